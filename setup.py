@@ -1,0 +1,75 @@
+"""ament_python / pip build script for edge_llm_ros.
+
+The same file serves `colcon build` (ament_python) and `pip install .`: colcon reads data_files
+to install launch/, config/ and the ament index marker under share/, and pip reads
+install_requires and the console scripts.
+"""
+
+from __future__ import annotations
+
+from glob import glob
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = "edge_llm_ros"
+HERE = Path(__file__).parent
+
+NODE_SCRIPTS = {
+    "sensor_fusion": "edge_llm_ros.nodes.sensor_fusion:main",
+    "roi_preprocess": "edge_llm_ros.nodes.roi_preprocess:main",
+    "vision_inference": "edge_llm_ros.nodes.vision_inference:main",
+    "llm_inference": "edge_llm_ros.nodes.llm_inference:main",
+    "decision": "edge_llm_ros.nodes.decision:main",
+    "lifecycle_manager": "edge_llm_ros.nodes.lifecycle_manager:main",
+}
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="ROS 2 perception-to-decision pipeline with batched vision/LLM inference for edge computers",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(exclude=["test", "test.*"]),
+    include_package_data=True,
+    package_data={
+        PACKAGE: [
+            "msgs/definitions/*/*.msg",
+            "assets/**/*",
+            "py.typed",
+        ],
+    },
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.json")),
+    ],
+    install_requires=[
+        "numpy>=1.24",
+        "pyyaml>=6",
+        "rosbags>=0.10.4",
+        "eclipse-zenoh>=1.0",
+        "onnxruntime>=1.17",
+        "onnx>=1.15",
+        "opencv-python-headless>=4.8",
+        "scikit-image>=0.22",
+        "prometheus-client>=0.19",
+        "psutil>=5.9",
+        "tqdm>=4.66",
+        "matplotlib>=3.7",
+        "jsonschema>=4.20",
+    ],
+    extras_require={
+        "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "types-PyYAML", "types-psutil", "rclpy-intellisense"],
+    },
+    zip_safe=False,
+    entry_points={
+        "console_scripts": [
+            "edge-llm-ros = edge_llm_ros.cli.main:main",
+            *(f"{name} = {target}" for name, target in NODE_SCRIPTS.items()),
+        ],
+    },
+)
