@@ -58,7 +58,9 @@ class _InprocPublisher(Publisher):
 
 
 class _InprocSubscription(Subscription):
-    def __init__(self, bus: InprocBus, topic: str, typename: str, qos: QoSProfile, queue: SampleQueue) -> None:
+    def __init__(
+        self, bus: InprocBus, topic: str, typename: str, qos: QoSProfile, queue: SampleQueue
+    ) -> None:
         super().__init__(topic, typename, qos, queue)
         self._bus = bus
 

@@ -8,11 +8,11 @@ from collections.abc import Mapping
 _TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class NameError_(ValueError):  # noqa: N801 - avoid shadowing the builtin NameError
+class InvalidNameError(ValueError):
     """A topic, service, node or namespace name that ROS 2 would reject."""
 
 
-InvalidName = NameError_
+InvalidName = InvalidNameError
 
 
 def validate_namespace(namespace: str) -> str:
@@ -28,7 +28,7 @@ def validate_namespace(namespace: str) -> str:
 def validate_node_name(name: str) -> str:
     """A node name is one token."""
     if not _TOKEN.match(name):
-        raise InvalidName(f"invalid node name {name!r}: use letters, digits and '_', not starting with a digit")
+        raise InvalidName(f"invalid node name {name!r}: letters, digits and '_', not starting with a digit")
     return name
 
 
