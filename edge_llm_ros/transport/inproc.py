@@ -107,7 +107,7 @@ class InprocNode(BusNode):
         self._closables.append(sub)
         if qos.durability is Durability.TRANSIENT_LOCAL:
             for pub in list(self.bus._publishers[topic]):
-                for sample in pub.transient_history():  # type: ignore[attr-defined]
+                for sample in pub.transient_history():
                     sub.queue.put(sample)
         return sub
 
