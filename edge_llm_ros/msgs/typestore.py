@@ -2,7 +2,9 @@
 
 The .msg files under `definitions/` are the interface definitions as released for Humble and Jazzy
 (vision_msgs 4.1.x, radar_msgs 0.2.x, both Apache-2.0); registering them lets rosbags serialise
-those types and compute their RIHS01 hashes exactly as rosidl does.
+those types and compute their RIHS01 hashes exactly as rosidl does. rosbags ships no service
+types, so the lifecycle_msgs services we call are registered as their `<Srv>_Request` /
+`<Srv>_Response` structs, the form rosidl generates and rmw serialises.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class Distro(enum.StrEnum):
 
 
 _STORES = {Distro.HUMBLE: Stores.ROS2_HUMBLE, Distro.JAZZY: Stores.ROS2_JAZZY}
-_EXTRA_PACKAGES = ("vision_msgs", "radar_msgs")
+_EXTRA_PACKAGES = ("vision_msgs", "radar_msgs", "lifecycle_msgs")
 
 
 def default_distro() -> Distro:
@@ -48,7 +50,10 @@ def _extra_definitions() -> dict[str, str]:
     for package in _EXTRA_PACKAGES:
         for entry in (root / package).iterdir():
             if entry.name.endswith(".msg"):
-                found[f"{package}/msg/{entry.name[:-4]}"] = entry.read_text(encoding="utf-8")
+                stem = entry.name[:-4]
+                # Service request/response structs live under srv/, as rosidl names them.
+                kind = "srv" if stem.endswith(("_Request", "_Response")) else "msg"
+                found[f"{package}/{kind}/{stem}"] = entry.read_text(encoding="utf-8")
     return found
 
 
@@ -58,6 +63,9 @@ def build_typestore(distro: Distro) -> Typestore:
     store = get_typestore(_STORES[distro])
     types = {}
     for name, text in sorted(_extra_definitions().items()):
-        types.update(get_types_from_msg(text, name))
+        # rosbags files every parsed definition under '<pkg>/msg/'; one file is one struct, so
+        # keep the name we gave it (this is what puts service structs under '/srv/').
+        ((_, fields),) = get_types_from_msg(text, name.replace("/srv/", "/msg/")).items()
+        types[name] = fields
     store.register(types)
     return store
