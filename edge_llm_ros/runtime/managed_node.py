@@ -1,0 +1,367 @@
+"""Managed (lifecycle) node base class, independent of the middleware.
+
+A subclass declares `PARAMETERS` and overrides `on_configure`/`on_activate`/... like an rclpy
+LifecycleNode. The base class gives it:
+- parameter resolution at configure (params file section + overrides, checked against the
+  schema; a bad parameter fails configure with a message naming it);
+- lifecycle publishers that only publish while active (others are dropped and counted);
+- subscriptions that decode CDR and count malformed payloads instead of raising;
+- entities created during configure are destroyed at cleanup;
+- `<node>/change_state` and `<node>/get_state` services and `<node>/transition_event`, as
+  lifecycle_msgs defines them, so a manager in another process drives it over any bus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from edge_llm_ros.msgs.codec import CodecError
+from edge_llm_ros.runtime.context import NodeContext, NodeOptions
+from edge_llm_ros.runtime.executor import TimerHandle
+from edge_llm_ros.runtime.lifecycle import (
+    CallbackReturn,
+    LifecycleMachine,
+    State,
+    Transition,
+    TransitionError,
+)
+from edge_llm_ros.runtime.params import ParameterError, ParameterSchema, ParameterSpec, params_for_node
+from edge_llm_ros.transport import names
+from edge_llm_ros.transport.bus import MessageInfo, Publisher, Sample, Subscription
+from edge_llm_ros.transport.qos import LATCHED, SERVICES_DEFAULT, QoSProfile
+
+MessageCallback = Callable[[Any, MessageInfo], None]
+
+BASE_PARAMETERS = ParameterSchema.of(
+    ParameterSpec("use_sim_time", "bool", False, "Follow /clock (replays) instead of wall time"),
+)
+
+
+class LifecyclePublisher:
+    """Publishes only while its node is active, like rclpy's LifecyclePublisher."""
+
+    def __init__(self, node: ManagedNode, publisher: Publisher) -> None:
+        self._node = node
+        self.publisher = publisher
+        self.topic = publisher.topic
+
+    def publish(self, msg: Any) -> bool:
+        """Serialise and send; returns False (and counts it) when the node is not active."""
+        if not self._node.is_active:
+            self._node.counters["publish_while_inactive"] += 1
+            return False
+        self.publisher.publish(msg)
+        return True
+
+    def publish_raw(self, data: bytes) -> bool:
+        """Send pre-serialised CDR under the same activation rule."""
+        if not self._node.is_active:
+            self._node.counters["publish_while_inactive"] += 1
+            return False
+        self.publisher.publish_raw(data)
+        return True
+
+
+class ManagedNode:
+    """Base class of every worker node."""
+
+    #: Parameters the node declares, in addition to BASE_PARAMETERS.
+    PARAMETERS: ClassVar[ParameterSchema] = ParameterSchema()
+
+    def __init__(self, context: NodeContext, options: NodeOptions) -> None:
+        self.context = context
+        self.options = options
+        self.name = names.validate_node_name(options.name)
+        self.namespace = names.validate_namespace(options.namespace)
+        self.log = logging.getLogger(f"edge_llm_ros.{self.name}")
+        self.codec = context.bus.codec
+        self.counters: Counter[str] = Counter()
+        self.params: dict[str, Any] = {}
+        self._bus_node = context.bus.create_node(self.name, self.namespace)
+        self._configured_entities: list[Subscription | Publisher | TimerHandle] = []
+        self._collecting = False
+        self.machine = LifecycleMachine(
+            {
+                State.CONFIGURING: self._configure,
+                State.ACTIVATING: lambda _prev: self.on_activate(),
+                State.DEACTIVATING: lambda _prev: self.on_deactivate(),
+                State.CLEANINGUP: self._cleanup,
+                State.SHUTTINGDOWN: self._shutdown,
+                State.ERRORPROCESSING: self._error,
+            },
+            on_change=self._on_state_change,
+            logger=self.log,
+        )
+        self._transition_pub = self._bus_node.create_publisher(
+            self.resolve("~/transition_event"), "lifecycle_msgs/msg/TransitionEvent", LATCHED
+        )
+        self._services = [
+            self._bus_node.create_service(
+                self.resolve("~/change_state"), "lifecycle_msgs/srv/ChangeState", self._handle_change_state
+            ),
+            self._bus_node.create_service(
+                self.resolve("~/get_state"), "lifecycle_msgs/srv/GetState", self._handle_get_state
+            ),
+        ]
+
+    # ----------------------------------------------------------------- identity and names
+    @property
+    def fqn(self) -> str:
+        """Fully-qualified node name."""
+        return f"{self.namespace.rstrip('/')}/{self.name}"
+
+    def resolve(self, topic: str) -> str:
+        """Expand and remap a topic or service name for this node."""
+        return names.resolve(topic, self.namespace, self.name, self.options.remaps)
+
+    @classmethod
+    def parameter_schema(cls) -> ParameterSchema:
+        """All parameters the node accepts."""
+        return BASE_PARAMETERS + cls.PARAMETERS
+
+    # ----------------------------------------------------------------- lifecycle
+    @property
+    def state(self) -> State:
+        """Current lifecycle state."""
+        return self.machine.state
+
+    @property
+    def is_active(self) -> bool:
+        """True in the ACTIVE primary state."""
+        return self.machine.state is State.ACTIVE
+
+    def trigger(self, transition: Transition | str) -> State:
+        """Run a lifecycle transition and return the resulting state."""
+        return self.machine.trigger(transition)
+
+    def configure(self) -> State:
+        """Shortcut for trigger('configure')."""
+        return self.trigger("configure")
+
+    def activate(self) -> State:
+        """Shortcut for trigger('activate')."""
+        return self.trigger("activate")
+
+    def deactivate(self) -> State:
+        """Shortcut for trigger('deactivate')."""
+        return self.trigger("deactivate")
+
+    def cleanup(self) -> State:
+        """Shortcut for trigger('cleanup')."""
+        return self.trigger("cleanup")
+
+    def shutdown(self) -> State:
+        """Shortcut for trigger('shutdown') from whichever primary state the node is in."""
+        return self.trigger("shutdown")
+
+    def bring_up(self) -> State:
+        """Configure then activate; stops at the first transition that does not succeed."""
+        if self.state is State.UNCONFIGURED and self.configure() is not State.INACTIVE:
+            return self.state
+        if self.state is State.INACTIVE:
+            self.activate()
+        return self.state
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last transition failed, when it did."""
+        return self.machine.last_error
+
+    # Hooks for subclasses ------------------------------------------------
+    def on_configure(self) -> CallbackReturn:
+        """Load and validate resources (models, buffers); `self.params` is already resolved."""
+        return CallbackReturn.SUCCESS
+
+    def on_activate(self) -> CallbackReturn:
+        """Start serving."""
+        return CallbackReturn.SUCCESS
+
+    def on_deactivate(self) -> CallbackReturn:
+        """Stop serving; keep resources loaded."""
+        return CallbackReturn.SUCCESS
+
+    def on_cleanup(self) -> CallbackReturn:
+        """Release what on_configure loaded."""
+        return CallbackReturn.SUCCESS
+
+    def on_shutdown(self) -> CallbackReturn:
+        """Last chance to release resources."""
+        return CallbackReturn.SUCCESS
+
+    def on_error(self) -> CallbackReturn:
+        """Recover after a callback raised; SUCCESS returns to unconfigured."""
+        return CallbackReturn.SUCCESS
+
+    # Internals of the transitions ------------------------------------------
+    def _configure(self, _previous: State) -> CallbackReturn:
+        overrides = params_for_node(self.context.params_document, self.name, self.namespace)
+        overrides.update(self.options.parameter_overrides)
+        try:
+            self.params = self.parameter_schema().resolve(overrides, self.fqn)
+        except ParameterError as exc:
+            self.machine.last_error = str(exc)
+            self.log.error("configure failed: %s", exc)
+            return CallbackReturn.FAILURE
+        self._collecting = True
+        try:
+            result = self.on_configure()
+        finally:
+            self._collecting = False
+        if result is not CallbackReturn.SUCCESS:
+            self._destroy_configured()
+        return result
+
+    def _cleanup(self, _previous: State) -> CallbackReturn:
+        result = self.on_cleanup()
+        if result is CallbackReturn.SUCCESS:
+            self._destroy_configured()
+        return result
+
+    def _shutdown(self, previous: State) -> CallbackReturn:
+        if previous is State.ACTIVE:
+            self.on_deactivate()
+        result = self.on_shutdown()
+        self._destroy_configured()
+        return result
+
+    def _error(self, _previous: State) -> CallbackReturn:
+        result = self.on_error()
+        self._destroy_configured()
+        return result
+
+    def _destroy_configured(self) -> None:
+        for entity in reversed(self._configured_entities):
+            if isinstance(entity, Subscription):
+                self.context.executor.remove_subscription(entity)
+            entity.close() if not isinstance(entity, TimerHandle) else entity.cancel()
+        self._configured_entities.clear()
+
+    def _on_state_change(self, old: State, new: State, transition: Transition | None) -> None:
+        self.log.debug("%s -> %s", old.label, new.label)
+        if new in (State.ACTIVE, State.INACTIVE):
+            self.context.executor.notify()
+        event_cls = self.codec.msg_class("lifecycle_msgs/msg/TransitionEvent")
+        state_cls = self.codec.msg_class("lifecycle_msgs/msg/State")
+        transition_cls = self.codec.msg_class("lifecycle_msgs/msg/Transition")
+        event = event_cls(
+            timestamp=self.context.clock.now_ns(),
+            transition=transition_cls(id=int(transition or 0), label=transition.label if transition else ""),
+            start_state=state_cls(id=int(old), label=old.label),
+            goal_state=state_cls(id=int(new), label=new.label),
+        )
+        try:
+            self._transition_pub.publish(event)
+        except Exception:  # a closed session at shutdown must not break the transition
+            self.log.debug("transition event not published", exc_info=True)
+
+    # ----------------------------------------------------------------- entities
+    def _track(self, entity: Subscription | Publisher | TimerHandle) -> None:
+        if self._collecting:
+            self._configured_entities.append(entity)
+
+    def qos(self, qos: str | QoSProfile | None, topic: str) -> QoSProfile:
+        """A QoS profile by name, or the one config/qos.yaml assigns to `topic`."""
+        if isinstance(qos, QoSProfile):
+            return qos
+        if qos is None:
+            return self.context.qos.for_topic(topic)
+        return self.context.qos.profile(qos)
+
+    def create_publisher(self, topic: str, typename: str, qos: str | QoSProfile | None = None) -> LifecyclePublisher:
+        """A lifecycle publisher on the resolved topic."""
+        full = self.resolve(topic)
+        publisher = self._bus_node.create_publisher(full, typename, self.qos(qos, full))
+        self._track(publisher)
+        return LifecyclePublisher(self, publisher)
+
+    def create_subscription(
+        self,
+        topic: str,
+        typename: str,
+        callback: MessageCallback,
+        qos: str | QoSProfile | None = None,
+        *,
+        raw: bool = False,
+    ) -> Subscription:
+        """Subscribe; the callback gets the decoded message (or bytes with raw=True) and its info."""
+        full = self.resolve(topic)
+        subscription = self._bus_node.create_subscription(
+            full, typename, self.qos(qos, full), on_ready=self.context.executor.notify
+        )
+
+        def handle(sample: Sample) -> None:
+            if raw:
+                callback(sample.data, sample.info)
+                return
+            try:
+                msg = self.codec.deserialize(sample.data, typename)
+            except CodecError as exc:
+                self.counters[f"bad_input:{full}"] += 1
+                self.log.warning("dropped malformed %s on %s: %s", typename, full, exc)
+                return
+            callback(msg, sample.info)
+
+        self.context.executor.add_subscription(subscription, handle, lambda: self.is_active)
+        self._track(subscription)
+        return subscription
+
+    def create_timer(self, period_s: float, callback: Callable[[], None]) -> TimerHandle:
+        """A timer on the node's executor (runs in every state; check `is_active` if it matters)."""
+        handle = self.context.executor.create_timer(period_s, callback)
+        self._track(handle)
+        return handle
+
+    def now_ns(self) -> int:
+        """The node's clock."""
+        return self.context.clock.now_ns()
+
+    # ----------------------------------------------------------------- lifecycle services
+    def _handle_change_state(self, request: bytes) -> bytes:
+        response_cls = self.codec.msg_class("lifecycle_msgs/srv/ChangeState_Response")
+        try:
+            req = self.codec.deserialize(request, "lifecycle_msgs/srv/ChangeState_Request")
+            label = req.transition.label or Transition(req.transition.id).label
+            before = self.state
+            after = self.trigger(label)
+            ok = (after is not before and after is not State.FINALIZED) or label == "shutdown"
+            success = ok and self.machine.last_error is None
+        except (CodecError, TransitionError, ValueError) as exc:
+            self.log.warning("change_state refused: %s", exc)
+            success = False
+        return self.codec.serialize(response_cls(success=success), "lifecycle_msgs/srv/ChangeState_Response")
+
+    def _handle_get_state(self, request: bytes) -> bytes:
+        state_cls = self.codec.msg_class("lifecycle_msgs/msg/State")
+        response_cls = self.codec.msg_class("lifecycle_msgs/srv/GetState_Response")
+        msg = response_cls(current_state=state_cls(id=int(self.state), label=self.state.label))
+        return self.codec.serialize(msg, "lifecycle_msgs/srv/GetState_Response")
+
+    # ----------------------------------------------------------------- teardown
+    def destroy(self) -> None:
+        """Shut down if needed and leave the bus."""
+        if self.state in (State.UNCONFIGURED, State.INACTIVE, State.ACTIVE):
+            with contextlib.suppress(TransitionError):
+                self.shutdown()
+        self._destroy_configured()
+        for service in self._services:
+            service.close()
+        self._bus_node.close()
+
+
+# Re-exported for node modules.
+__all__ = [
+    "BASE_PARAMETERS",
+    "SERVICES_DEFAULT",
+    "CallbackReturn",
+    "LifecyclePublisher",
+    "ManagedNode",
+    "NodeContext",
+    "NodeOptions",
+    "ParameterSchema",
+    "ParameterSpec",
+    "State",
+]
