@@ -1,0 +1,1 @@
+"""Sensor fusion: time sync of camera, radar and GPS; radar projected into the image."""
