@@ -1,0 +1,1 @@
+"""Deterministic fast-path decisions (traffic warnings, industrial pass/reject)."""
