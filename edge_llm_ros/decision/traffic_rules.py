@@ -45,12 +45,13 @@ def object_warning(
     """Warning level for one object."""
     vulnerable = object_class in VULNERABLE_CLASSES
     factor = config.vulnerable_ttc_factor if vulnerable else 1.0
-    closing = ttc_s is not None
-    if in_ego_lane and closing and ttc_s <= config.brake_ttc_s * factor:  # type: ignore[operator]
+    if ttc_s is None:  # not closing: nothing to warn about
+        return WarningLevel.NONE
+    if in_ego_lane and ttc_s <= config.brake_ttc_s * factor:
         return WarningLevel.BRAKE
-    if in_ego_lane and closing and ttc_s <= config.caution_ttc_s * factor:  # type: ignore[operator]
+    if in_ego_lane and ttc_s <= config.caution_ttc_s * factor:
         return WarningLevel.CAUTION
-    if vulnerable and closing and range_m <= config.vulnerable_range_m:
+    if vulnerable and range_m <= config.vulnerable_range_m:
         return WarningLevel.CAUTION
     return WarningLevel.NONE
 

@@ -93,6 +93,8 @@ SYSTEM_DEFAULT = DEFAULT
 SERVICES_DEFAULT = QoSProfile(Reliability.RELIABLE, History.KEEP_LAST, 10)
 PARAMETERS = QoSProfile(Reliability.RELIABLE, History.KEEP_LAST, 1000)
 LATCHED = QoSProfile(Reliability.RELIABLE, History.KEEP_LAST, 1, Durability.TRANSIENT_LOCAL)
+# Between pipeline stages: every frame matters, but a deep queue would only serve stale frames.
+PIPELINE = QoSProfile(Reliability.RELIABLE, History.KEEP_LAST, 10, Durability.VOLATILE)
 
 BUILTIN_PROFILES: dict[str, QoSProfile] = {
     "sensor_data": SENSOR_DATA,
@@ -101,6 +103,7 @@ BUILTIN_PROFILES: dict[str, QoSProfile] = {
     "services_default": SERVICES_DEFAULT,
     "parameters": PARAMETERS,
     "latched": LATCHED,
+    "pipeline": PIPELINE,
 }
 
 

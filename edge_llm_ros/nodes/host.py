@@ -1,0 +1,86 @@
+"""Run one node in its own process (console scripts, `edge-llm-ros node`).
+
+With `--ros-args` and rclpy importable, the node is hosted by rclpy (ROS 2); otherwise it joins
+the zenoh bus (rmw_zenoh wire format) or, for quick checks, an inproc bus of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from edge_llm_ros.runtime.context import NodeContext, NodeOptions
+from edge_llm_ros.runtime.executor import ExecutorThread
+from edge_llm_ros.runtime.lifecycle import State
+from edge_llm_ros.runtime.managed_node import ManagedNode
+from edge_llm_ros.runtime.params import load_params_file
+from edge_llm_ros.transport.qos import QoSCatalog
+
+
+def parser(default_name: str) -> argparse.ArgumentParser:
+    """Arguments shared by every node process."""
+    p = argparse.ArgumentParser(prog=default_name, description=f"edge_llm_ros {default_name} node")
+    p.add_argument("--name", default=default_name, help="node name")
+    p.add_argument("--namespace", default="/", help="node namespace")
+    p.add_argument("--params-file", help="scene YAML (ROS 2 params layout)")
+    p.add_argument("--qos-file", help="QoS profiles YAML (config/qos.yaml)")
+    p.add_argument("--transport", default="zenoh", choices=("zenoh", "inproc"), help="bus adapter")
+    p.add_argument("--zenoh-config", help="zenoh settings YAML (endpoints, mode, domain)")
+    p.add_argument("--autostart", action="store_true", help="configure and activate without a manager")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE", help="override")
+    p.add_argument("-r", "--remap", action="append", default=[], metavar="FROM:=TO", help="remap a name")
+    return p
+
+
+def _split(pairs: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        if ":=" not in pair:
+            raise SystemExit(f"{what} {pair!r} must look like NAME:=VALUE")
+        key, value = pair.split(":=", 1)
+        out[key] = value
+    return out
+
+
+def run_node(node_cls: type[ManagedNode], default_name: str, argv: list[str] | None = None) -> int:
+    """Host `node_cls` until SIGINT/SIGTERM; returns a process exit code."""
+    import sys
+
+    import yaml
+
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if "--ros-args" in args_list:
+        from edge_llm_ros.transport.ros2_host import run_ros2_node  # the only path that imports rclpy
+
+        return run_ros2_node(node_cls, default_name, args_list)
+    args = parser(default_name).parse_args(args_list)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from edge_llm_ros.transport.factory import create_bus
+
+    zenoh_config = yaml.safe_load(Path(args.zenoh_config).read_text(encoding="utf-8")) if args.zenoh_config else None
+    bus = create_bus(args.transport, zenoh_config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        context = NodeContext(
+            bus=bus,
+            qos=QoSCatalog.from_yaml(args.qos_file) if args.qos_file else QoSCatalog({}),
+            params_document=load_params_file(args.params_file) if args.params_file else {},
+        )
+        overrides = {k: yaml.safe_load(v) for k, v in _split(args.param, "parameter").items()}
+        node = node_cls(context, NodeOptions(args.name, args.namespace, overrides, _split(args.remap, "remap")))
+        spinner = ExecutorThread(context.executor, f"{args.name}-executor").start()
+        if args.autostart and node.bring_up() is not State.ACTIVE:
+            logging.error("%s failed to start: %s", node.fqn, node.last_error)
+            return 1
+        while not stop.wait(0.2) and node.state is not State.FINALIZED:
+            pass
+        spinner.stop()
+        node.destroy()
+    finally:
+        bus.close()
+    return 0

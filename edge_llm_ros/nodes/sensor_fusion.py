@@ -1,0 +1,113 @@
+"""sensor_fusion node: camera(s) + radar + GPS -> /edge_llm/fused_scene."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge_llm_ros.fusion.collector import FusionConfig, SensorFusion
+from edge_llm_ros.fusion.geometry import RadarToCamera
+from edge_llm_ros.nodes import topics
+from edge_llm_ros.nodes.convert import radar_tracks, string_msg, timing_record
+from edge_llm_ros.runtime.clock import stamp_to_ns
+from edge_llm_ros.runtime.lifecycle import CallbackReturn
+from edge_llm_ros.runtime.managed_node import ManagedNode
+from edge_llm_ros.runtime.params import ParameterSchema, ParameterSpec
+from edge_llm_ros.transport.bus import MessageInfo
+
+
+class SensorFusionNode(ManagedNode):
+    """Thin glue around `SensorFusion`; one engine per camera shares the radar and GPS streams."""
+
+    PARAMETERS = ParameterSchema.of(
+        ParameterSpec("cameras", "list[str]", ["camera"], "Camera names; topics /<name>/image_raw, camera_info"),
+        ParameterSpec("radar_topic", "str", "/radar/tracks"),
+        ParameterSpec("gps_topic", "str", "/gps/fix"),
+        ParameterSpec("radar_window_s", "float", 0.06, "Max |radar - frame| stamp gap", min=0.0, max=1.0),
+        ParameterSpec("radar_offset_s", "float", 0.0, "Added to radar stamps", min=-1.0, max=1.0),
+        ParameterSpec("gps_timeout_s", "float", 0.5, "Oldest usable GPS fix", min=0.0, max=10.0),
+        ParameterSpec("gps_offset_s", "float", 0.0, min=-1.0, max=1.0),
+        ParameterSpec("max_frame_age_s", "float", 0.5, "Frames older than this vs the clock are stale", min=0.0),
+        ParameterSpec("lane_half_width_m", "float", 1.8, min=0.5, max=10.0),
+        ParameterSpec("max_range_m", "float", 150.0, min=1.0, max=1000.0),
+        ParameterSpec("radar_to_camera.translation", "list[float]", [0.0, 0.0, 0.0], "Radar in camera_link (m)"),
+        ParameterSpec("radar_to_camera.rpy", "list[float]", [0.0, 0.0, 0.0], "Radar orientation (rad)"),
+        ParameterSpec("check_frame_age", "bool", False, "Drop frames older than max_frame_age_s (live only)"),
+    )
+
+    def on_configure(self) -> CallbackReturn:
+        p = self.params
+        if len(p["radar_to_camera.translation"]) != 3 or len(p["radar_to_camera.rpy"]) != 3:
+            self.machine.last_error = "radar_to_camera.translation and .rpy need 3 values each"
+            return CallbackReturn.FAILURE
+        self.engines: dict[str, SensorFusion] = {}
+        for camera in p["cameras"]:
+            config = FusionConfig(
+                radar_window_s=p["radar_window_s"],
+                radar_offset_s=p["radar_offset_s"],
+                gps_timeout_s=p["gps_timeout_s"],
+                gps_offset_s=p["gps_offset_s"],
+                max_frame_age_s=p["max_frame_age_s"],
+                lane_half_width_m=p["lane_half_width_m"],
+                max_range_m=p["max_range_m"],
+                extrinsic=RadarToCamera(tuple(p["radar_to_camera.translation"]), tuple(p["radar_to_camera.rpy"])),
+                camera_name=camera,
+            )
+            self.engines[camera] = SensorFusion(config)
+            image_topic, info_topic = topics.camera_topics(camera)
+            self.create_subscription(image_topic, topics.IMAGE, self._on_image(camera), "sensor_data")
+            self.create_subscription(info_topic, topics.CAMERA_INFO, self._on_info(camera), "sensor_data")
+        self.create_subscription(p["radar_topic"], topics.RADAR_TRACKS, self._on_radar, "sensor_data")
+        self.create_subscription(p["gps_topic"], topics.NAV_SAT_FIX, self._on_gps, "sensor_data")
+        self.scene_pub = self.create_publisher(topics.FUSED_SCENE_TOPIC, topics.STRING, "pipeline")
+        self.timing_pub = self.create_publisher(topics.TIMING_TOPIC, topics.STRING, "pipeline")
+        return CallbackReturn.SUCCESS
+
+    def _on_info(self, camera: str) -> Any:
+        def handle(msg: Any, _info: MessageInfo) -> None:
+            if not self.engines[camera].set_camera_info(msg.k, int(msg.width), int(msg.height)):
+                self.counters["rejected:camera_info"] += 1
+
+        return handle
+
+    def _on_radar(self, msg: Any, _info: MessageInfo) -> None:
+        stamp, tracks = radar_tracks(msg)
+        for engine in self.engines.values():
+            engine.add_radar(stamp, tracks)
+
+    def _on_gps(self, msg: Any, _info: MessageInfo) -> None:
+        for engine in self.engines.values():
+            engine.add_gps(
+                stamp_to_ns(msg.header.stamp), msg.latitude, msg.longitude, msg.altitude, int(msg.status.status)
+            )
+
+    def _on_image(self, camera: str) -> Any:
+        engine = self.engines[camera]
+
+        def handle(msg: Any, _info: MessageInfo) -> None:
+            start = self.now_ns()
+            stamp = stamp_to_ns(msg.header.stamp)
+            now = self.now_ns() if self.params["check_frame_age"] else None
+            scene = engine.fuse(stamp, int(msg.width), int(msg.height), str(msg.encoding), now)
+            if scene is None:
+                return
+            end = self.now_ns()
+            scene.timing["fusion"] = (start, end)
+            self.scene_pub.publish(string_msg(self.codec, scene.to_json()))
+            self.timing_pub.publish(string_msg(self.codec, timing_record(stamp, camera, "fusion", start, end)))
+
+        return handle
+
+    def stats(self) -> dict[str, int]:
+        """Counters of the node and its engines, merged."""
+        merged = dict(self.counters)
+        for engine in getattr(self, "engines", {}).values():
+            for key, value in engine.counters.items():
+                merged[key] = merged.get(key, 0) + value
+        return merged
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point (`ros2 run edge_llm_ros sensor_fusion` or standalone)."""
+    from edge_llm_ros.nodes.host import run_node
+
+    return run_node(SensorFusionNode, "sensor_fusion", argv)
