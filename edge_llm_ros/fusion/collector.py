@@ -111,9 +111,19 @@ class SensorFusion:
 
     # ----------------------------------------------------------- fusion
     def fuse(
-        self, stamp_ns: int, width: int, height: int, encoding: str, now_ns: int | None = None
+        self,
+        stamp_ns: int,
+        width: int,
+        height: int,
+        encoding: str,
+        now_ns: int | None = None,
+        frame_id: str = "",
     ) -> FusedScene | None:
-        """Fuse a camera frame with what arrived in its windows; None when the frame is rejected."""
+        """Fuse a camera frame with what arrived in its windows; None when the frame is rejected.
+
+        The scene is keyed by the image's frame_id (unique per camera), which every later stage
+        also sees in its message headers; the configured camera name stands in when it is empty.
+        """
         if encoding not in SUPPORTED_ENCODINGS:
             self.counters[f"rejected:encoding:{encoding or 'empty'}"] += 1
             return None
@@ -128,7 +138,7 @@ class SensorFusion:
             return None
         if not self._in_order("camera", stamp_ns):
             return None
-        scene = FusedScene(stamp_ns, self.config.camera_name, width, height)
+        scene = FusedScene(stamp_ns, frame_id or self.config.camera_name, width, height)
         scan = self._nearest_radar(stamp_ns)
         if scan is None:
             scene.missing.append("radar")

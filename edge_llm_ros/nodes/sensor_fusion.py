@@ -87,13 +87,13 @@ class SensorFusionNode(ManagedNode):
             start = self.now_ns()
             stamp = stamp_to_ns(msg.header.stamp)
             now = self.now_ns() if self.params["check_frame_age"] else None
-            scene = engine.fuse(stamp, int(msg.width), int(msg.height), str(msg.encoding), now)
+            scene = engine.fuse(stamp, int(msg.width), int(msg.height), str(msg.encoding), now, msg.header.frame_id)
             if scene is None:
                 return
             end = self.now_ns()
             scene.timing["fusion"] = (start, end)
             self.scene_pub.publish(string_msg(self.codec, scene.to_json()))
-            self.timing_pub.publish(string_msg(self.codec, timing_record(stamp, camera, "fusion", start, end)))
+            self.timing_pub.publish(string_msg(self.codec, timing_record(stamp, scene.camera, "fusion", start, end)))
 
         return handle
 
