@@ -1,0 +1,1 @@
+"""Replay a recorded drive through the pipeline and measure what comes out."""

@@ -1,0 +1,180 @@
+"""Publish a bag's sensor messages on a bus, paced or closed-loop, and collect the decisions.
+
+Closed loop (`as_fast_as_possible`): after each camera frame the driver waits until the pipeline
+is idle, so every frame is served and the run is deterministic; latency is then the pipeline's
+own time per frame. Paced (`rate`): messages go out at the bag's timing; the executor runs on its
+own thread, as on a vehicle, and late frames are dropped by deadlines.
+The sensor-to-decision latency of a frame is measured from the moment the driver published it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_llm_ros.bags.reader import BagReader
+from edge_llm_ros.cli.pipeline import Pipeline
+from edge_llm_ros.decision.record import DecisionDecodeError, DecisionRecord
+from edge_llm_ros.nodes import topics
+from edge_llm_ros.runtime.context import NodeOptions
+from edge_llm_ros.runtime.executor import ExecutorThread
+from edge_llm_ros.runtime.managed_node import ManagedNode
+from edge_llm_ros.transport.bus import MessageInfo, Publisher
+from edge_llm_ros.transport.qos import SENSOR_DATA
+
+GROUND_TRUTH_TOPIC = "/ground_truth/scene"
+INPUT_TYPES = {
+    "sensor_msgs/msg/Image",
+    "sensor_msgs/msg/CameraInfo",
+    "radar_msgs/msg/RadarTracks",
+    "sensor_msgs/msg/NavSatFix",
+    "sensor_msgs/msg/CompressedImage",
+}
+
+
+@dataclass
+class ReplayResult:
+    """Everything a report needs."""
+
+    decisions: list[DecisionRecord] = field(default_factory=list)
+    decision_cdr: list[tuple[int, bytes]] = field(default_factory=list)
+    injected_ns: dict[int, int] = field(default_factory=dict)
+    received_ns: dict[int, int] = field(default_factory=dict)
+    truth: dict[int, dict[str, Any]] = field(default_factory=dict)
+    frames_published: int = 0
+    wall_s: float = 0.0
+    bad_decisions: int = 0
+
+
+class _DecisionProbe(ManagedNode):
+    """Subscribes to the decision topic like any downstream user would."""
+
+    def attach(self, result: ReplayResult, on_decision: Callable[[], None]) -> None:
+        self._result, self._on_decision = result, on_decision
+        self.create_subscription(topics.DECISION_TOPIC, topics.STRING, self._on_msg, "decision", raw=True)
+
+    def _on_msg(self, data: bytes, info: MessageInfo) -> None:
+        msg = self.codec.deserialize(data, topics.STRING)
+        try:
+            record = DecisionRecord.from_json(msg.data)
+        except DecisionDecodeError:
+            self._result.bad_decisions += 1
+            return
+        self._result.decisions.append(record)
+        self._result.decision_cdr.append((record.stamp_ns, data))
+        self._result.received_ns[record.stamp_ns] = time.time_ns()
+        self._on_decision()
+
+
+class ReplayDriver:
+    """Feeds one bag into a running pipeline."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        bag: Path,
+        *,
+        rate: float | None = None,
+        max_frames: int | None = None,
+        frame_timeout_s: float = 5.0,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.bag = bag
+        self.rate = rate
+        self.max_frames = max_frames
+        self.frame_timeout_s = frame_timeout_s
+        self.progress = progress
+        self.result = ReplayResult()
+        self._decided = threading.Condition()
+        context = pipeline.context
+        self._source = context.bus.create_node("bag_player")
+        self._probe = _DecisionProbe(context, NodeOptions("decision_listener"))
+        self._probe.configure()
+        self._probe.attach(self.result, self._notify)
+        self._probe.activate()
+        self._publishers: dict[str, Publisher] = {}
+
+    def _notify(self) -> None:
+        with self._decided:
+            self._decided.notify_all()
+
+    def _publisher(self, topic: str, typename: str) -> Publisher:
+        if topic not in self._publishers:
+            self._publishers[topic] = self._source.create_publisher(topic, typename, SENSOR_DATA)
+        return self._publishers[topic]
+
+    def _wait_closed_loop(self, stamp_ns: int) -> None:
+        executor = self.pipeline.context.executor
+        deadline = time.monotonic() + self.frame_timeout_s
+        while time.monotonic() < deadline:
+            executor.spin_until_idle()
+            if stamp_ns in self.result.received_ns and self.pipeline.idle():
+                executor.spin_until_idle()
+                return
+            if self.pipeline.idle() and executor.spin_until_idle() == 0:
+                executor.spin_once(0.002)  # timers (detection timeouts) may still fire
+        # A frame the pipeline never decided stays missing; the report counts it.
+
+    def run(self) -> ReplayResult:
+        """Replay the bag; returns the decisions and timings."""
+        closed_loop = self.rate is None
+        spinner = None if closed_loop else ExecutorThread(self.pipeline.context.executor, "replay-executor").start()
+        started = time.monotonic()
+        first_bag_ns: int | None = None
+        try:
+            with BagReader(self.bag) as reader:
+                for message in reader.messages():
+                    if message.topic == GROUND_TRUTH_TOPIC:
+                        text = reader.decode(message).data
+                        record = json.loads(text)
+                        self.result.truth[int(record["stamp_ns"])] = record
+                        continue
+                    if message.typename not in INPUT_TYPES:
+                        continue
+                    is_frame = message.typename == "sensor_msgs/msg/Image"
+                    if is_frame and self.max_frames is not None and self.result.frames_published >= self.max_frames:
+                        break
+                    if not closed_loop:
+                        first_bag_ns = first_bag_ns if first_bag_ns is not None else message.stamp_ns
+                        due = started + (message.stamp_ns - first_bag_ns) / 1e9 / float(self.rate or 1.0)
+                        if (delay := due - time.monotonic()) > 0:
+                            time.sleep(delay)
+                    publisher = self._publisher(message.topic, message.typename)
+                    if is_frame:
+                        stamp = self._frame_stamp(reader, message)
+                        self.result.injected_ns[stamp] = time.time_ns()
+                        self.result.frames_published += 1
+                    publisher.publish_raw(message.data)
+                    if is_frame:
+                        if closed_loop:
+                            self._wait_closed_loop(stamp)
+                        if self.progress:
+                            self.progress(1)
+                    elif closed_loop:
+                        self.pipeline.context.executor.spin_until_idle()
+            if not closed_loop:
+                self._drain()
+        finally:
+            if spinner is not None:
+                spinner.stop()
+            self.result.wall_s = time.monotonic() - started
+            self._probe.destroy()
+            self._source.close()
+        return self.result
+
+    def _drain(self) -> None:
+        deadline = time.monotonic() + self.frame_timeout_s
+        with self._decided:
+            while time.monotonic() < deadline and len(self.result.received_ns) < self.result.frames_published:
+                self._decided.wait(0.05)
+
+    @staticmethod
+    def _frame_stamp(reader: BagReader, message: Any) -> int:
+        msg = reader.decode(message)
+        return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
