@@ -178,6 +178,16 @@ class LlmBatcher:
         with self._cond:
             return len(self._queue) + (1 if self._busy else 0)
 
+    def queued(self) -> int:
+        """Requests waiting for a batch (not yet generating)."""
+        with self._cond:
+            return len(self._queue)
+
+    @property
+    def running(self) -> bool:
+        """The worker thread is alive."""
+        return self._thread.is_alive()
+
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
         """Block until nothing is queued or running."""
         deadline = time.monotonic() + timeout_s
