@@ -132,7 +132,7 @@ def test_missing_backend_is_a_config_error() -> None:
 def test_missing_model_folder_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(LlmConfigError, match="does not exist"):
         LlmEngine(LlmEngineConfig(tmp_path / "nope"))
-    with pytest.raises(LlmConfigError, match="no genai_config.json"):
+    with pytest.raises(LlmConfigError, match=r"no genai_config\.json"):
         LlmEngine(LlmEngineConfig(tmp_path))
 
 
@@ -154,7 +154,7 @@ def test_genai_config_missing_a_field_names_it(tiny_model_dir: Path, tmp_path: P
     config = json.loads((broken / "genai_config.json").read_text())
     del config["model"]["context_length"]
     (broken / "genai_config.json").write_text(json.dumps(config))
-    with pytest.raises(LlmConfigError, match="model.context_length"):
+    with pytest.raises(LlmConfigError, match=r"model\.context_length"):
         read_model_info(broken)
 
 
