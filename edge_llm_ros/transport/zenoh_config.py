@@ -215,6 +215,9 @@ def build_zenoh_config(settings: ZenohSettings, plan: SessionPlan) -> zenoh.Conf
         # zenoh's defaults let a peer start while its connect endpoints are down and retry them in
         # the background; retry sooner than its 1-4 s so a restarted hub is rejoined quickly.
         "connect/retry": {"period_init_ms": 250, "period_max_ms": 2000, "period_increase_factor": 2},
+        # zenoh's peers wait 500 ms in open() for scouting; rmw_zenoh waits 1 ms. Routes to
+        # peers found later are set up in the background anyway.
+        "scouting/delay": 1,
         "scouting/multicast/enabled": settings.multicast_scouting,
         "scouting/gossip/enabled": settings.gossip_scouting,
         "scouting/gossip/multihop": False,
