@@ -8,7 +8,9 @@ LifecycleNode. The base class gives it:
 - subscriptions that decode CDR and count malformed payloads instead of raising;
 - entities created during configure are destroyed at cleanup;
 - `<node>/change_state` and `<node>/get_state` services and `<node>/transition_event`, as
-  lifecycle_msgs defines them, so a manager in another process drives it over any bus.
+  lifecycle_msgs defines them, so a manager in another process drives it over any bus;
+- opt-in `<node>/heartbeat` (runtime/heartbeat.py) when `heartbeat_period_s` > 0, published from
+  its own thread so a lifecycle manager detects a dead, stopped or hung node in milliseconds.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, ClassVar
 from edge_llm_ros.msgs.codec import CodecError
 from edge_llm_ros.runtime.context import NodeContext, NodeOptions
 from edge_llm_ros.runtime.executor import TimerHandle
+from edge_llm_ros.runtime.heartbeat import HEARTBEAT_QOS, HEARTBEAT_TOPIC, HEARTBEAT_TYPE, Heartbeat, NodeSnapshot
 from edge_llm_ros.runtime.lifecycle import (
     CallbackReturn,
     LifecycleMachine,
@@ -38,6 +41,9 @@ MessageCallback = Callable[[Any, MessageInfo], None]
 
 BASE_PARAMETERS = ParameterSchema.of(
     ParameterSpec("use_sim_time", "bool", False, "Follow /clock (replays) instead of wall time"),
+    ParameterSpec(
+        "heartbeat_period_s", "float", 0.0, "Publish ~/heartbeat at this period (0 = off)", min=0.0, max=10.0
+    ),
 )
 
 
@@ -55,6 +61,7 @@ class LifecyclePublisher:
             self._node.counters["publish_while_inactive"] += 1
             return False
         self.publisher.publish(msg)
+        self._node.published_count += 1
         return True
 
     def publish_raw(self, data: bytes) -> bool:
@@ -63,6 +70,7 @@ class LifecyclePublisher:
             self._node.counters["publish_while_inactive"] += 1
             return False
         self.publisher.publish_raw(data)
+        self._node.published_count += 1
         return True
 
 
@@ -81,6 +89,8 @@ class ManagedNode:
         self.codec = context.bus.codec
         self.counters: Counter[str] = Counter()
         self.params: dict[str, Any] = {}
+        #: Messages sent by lifecycle publishers while active (heartbeats report it).
+        self.published_count = 0
         self._bus_node = context.bus.create_node(self.name, self.namespace)
         self._configured_entities: list[Subscription | Publisher | TimerHandle] = []
         self._collecting = False
@@ -107,6 +117,9 @@ class ManagedNode:
                 self.resolve("~/get_state"), "lifecycle_msgs/srv/GetState", self._handle_get_state
             ),
         ]
+        self.heartbeat: Heartbeat | None = None
+        self._heartbeat_tick: TimerHandle | None = None
+        self._start_heartbeat()
 
     # ----------------------------------------------------------------- identity and names
     @property
@@ -340,9 +353,40 @@ class ManagedNode:
         msg = response_cls(current_state=state_cls(id=int(self.state), label=self.state.label))
         return self.codec.serialize(msg, "lifecycle_msgs/srv/GetState_Response")
 
+    # ----------------------------------------------------------------- heartbeat
+    def _start_heartbeat(self) -> None:
+        # Read now, not at configure: an unconfigured node must be watched too. A bad value is
+        # reported again, naming the parameter, when configure resolves all parameters.
+        overrides = params_for_node(self.context.params_document, self.name, self.namespace)
+        overrides.update(self.options.parameter_overrides)
+        spec = BASE_PARAMETERS.specs["heartbeat_period_s"]
+        try:
+            period = float(spec.check(overrides.get(spec.name, spec.default)))
+        except ParameterError as exc:
+            self.log.error("heartbeat disabled: %s", exc)
+            return
+        if period <= 0:
+            return
+        publisher = self._bus_node.create_publisher(self.resolve(HEARTBEAT_TOPIC), HEARTBEAT_TYPE, HEARTBEAT_QOS)
+        self.heartbeat = Heartbeat(self.fqn, publisher, self.codec, period, self._heartbeat_snapshot)
+        # Untracked on purpose: the executor tick must survive cleanup, like the heartbeat itself.
+        self._heartbeat_tick = self.context.executor.create_timer(period, self.heartbeat.tick)
+        self.heartbeat.start()
+
+    def _heartbeat_snapshot(self) -> NodeSnapshot:
+        return NodeSnapshot(self.state, self.published_count, self.last_error or "", self.heartbeat_values())
+
+    def heartbeat_values(self) -> dict[str, str]:
+        """Extra key/values for the heartbeat (e.g. the loaded model); called from the beat thread."""
+        return {}
+
     # ----------------------------------------------------------------- teardown
     def destroy(self) -> None:
         """Shut down if needed and leave the bus."""
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        if self._heartbeat_tick is not None:
+            self._heartbeat_tick.cancel()
         if self.state in (State.UNCONFIGURED, State.INACTIVE, State.ACTIVE):
             with contextlib.suppress(TransitionError):
                 self.shutdown()
