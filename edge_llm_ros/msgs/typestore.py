@@ -31,7 +31,7 @@ class Distro(enum.StrEnum):
 
 
 _STORES = {Distro.HUMBLE: Stores.ROS2_HUMBLE, Distro.JAZZY: Stores.ROS2_JAZZY}
-_EXTRA_PACKAGES = ("vision_msgs", "radar_msgs", "lifecycle_msgs")
+_EXTRA_PACKAGES = ("vision_msgs", "radar_msgs", "lifecycle_msgs", "std_srvs", "rcl_interfaces")
 
 
 def default_distro() -> Distro:
