@@ -14,8 +14,10 @@ rmw_zenoh see our topics, services and nodes and we see theirs:
 - every node, publisher, subscription, service server and client holds a liveliness token under
   ``@ros2_lv/<domain>/...`` (zenoh_keys.LivelinessEntity); `watch_nodes` follows the node tokens.
 
-Threads. zenoh calls us back on its own threads. Sample callbacks only parse the attachment, check
-the payload and put the sample into the reader's keep-last SampleQueue. Service handlers run on a
+Threads. zenoh calls us back directly on its receive threads (not through zenoh-python's default
+extra Python thread per callback, which would keep a forgetful process from exiting). Sample
+callbacks only parse the attachment, check the payload and put the sample into the reader's
+keep-last SampleQueue, then call `on_ready`, which must be quick (an executor wake-up). Service handlers run on a
 small pool owned by the bus, and node-watch callbacks on one ordered event thread, so user code
 that blocks (a handler calling another service, a manager reacting to a death) never stalls
 zenoh's receive path. Nothing raised in a callback escapes into zenoh: malformed attachments or
@@ -132,6 +134,18 @@ def _bytes(value: zenoh.ZBytes | None) -> bytes | None:
     return None if value is None else value.to_bytes()
 
 
+def _direct(callback: Callable[[Any], None]) -> Any:
+    """Run `callback` on zenoh's own receive thread.
+
+    zenoh-python's default (indirect) callbacks each get a non-daemon Python thread that lives
+    until the entity is undeclared; at interpreter exit threading joins those threads *before*
+    atexit hooks could close the session, so a process that forgets close() hangs forever. Our
+    callbacks are short and never raise, so running them in place is safe and saves a thread
+    hop per sample.
+    """
+    return zenoh.handlers.Callback(callback, indirect=False)
+
+
 def _undeclare(*entities: Any) -> None:
     for entity in entities:
         if entity is None:
@@ -224,7 +238,7 @@ class _ZenohSubscription(Subscription):
             self._sub: Any = zenoh.ext.declare_advanced_subscriber(
                 session,
                 self.key,
-                self._on_sample,
+                _direct(self._on_sample),
                 history=zenoh.ext.HistoryConfig(
                     detect_late_publishers=True,
                     max_samples=qos.depth,
@@ -237,7 +251,7 @@ class _ZenohSubscription(Subscription):
                 subscriber_detection=True,
             )
         else:
-            self._sub = session.declare_subscriber(self.key, self._on_sample)
+            self._sub = session.declare_subscriber(self.key, _direct(self._on_sample))
         self.entity = node._entity(EntityKind.SUBSCRIPTION, TopicInfo(topic, dds_type_name(typename), type_hash, qos))
         self._token: zenoh.LivelinessToken | None = session.liveliness().declare_token(self.entity.key())
 
@@ -267,7 +281,7 @@ class _ZenohService(Service):
         self.key = service_key(bus.domain_id, name, srvtype, type_hash)
         self.closed = False
         session = bus.session
-        self._queryable = session.declare_queryable(self.key, self._on_query, complete=True)
+        self._queryable = session.declare_queryable(self.key, _direct(self._on_query), complete=True)
         self.entity = node._entity(
             EntityKind.SERVICE, TopicInfo(name, dds_service_type_name(srvtype), type_hash, SERVICES_DEFAULT)
         )
@@ -675,7 +689,7 @@ class ZenohBus(Bus):
 
         try:
             subscriber = self.session.liveliness().declare_subscriber(
-                liveliness_subscription_key(self.domain_id), on_token, history=True
+                liveliness_subscription_key(self.domain_id), _direct(on_token), history=True
             )
         except zenoh.ZError as exc:
             raise TransportError(f"cannot watch nodes: {exc}") from exc

@@ -134,6 +134,21 @@ def test_first_session_is_the_hub_and_the_next_join_it(zenoh_net: Network) -> No
     assert all(ep.startswith("tcp/127.0.0.1:") for ep in second.connect_endpoints)
 
 
+def test_client_mode_session_talks_through_the_hub(zenoh_net: Network) -> None:
+    assert zenoh_net.config is not None
+    sub = zenoh_net.bus().create_node("listener").create_subscription("/c", STRING, QoSProfile())
+    client = ZenohBus(zenoh_net.config | {"mode": "client"}, env={})
+    try:
+        assert not client.is_hub and client.listen_endpoints == ()
+        pub = client.create_node("talker").create_publisher("/c", STRING, QoSProfile())
+        prime(pub, [sub])
+        pub.publish(string_msg("via client"))
+        sample = sub.take(5.0)
+        assert sample is not None and decode_string(sample.data) == "via client"
+    finally:
+        client.close()
+
+
 def test_factory_builds_each_kind() -> None:
     assert isinstance(create_bus("inproc"), InprocBus)
     bus = create_bus("zenoh", zenoh_test_config())

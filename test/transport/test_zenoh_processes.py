@@ -7,6 +7,7 @@ import select
 import signal
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -160,3 +161,32 @@ def test_peers_keep_talking_after_the_hub_dies(zenoh_net: Network) -> None:
                 prime(ping, [late], timeout=10.0)
             finally:
                 newcomer.close()
+
+
+FORGETFUL = """
+import sys
+from edge_llm_ros.transport.qos import QoSProfile
+from edge_llm_ros.transport.zenoh_bus import ZenohBus
+config = {"hub": sys.argv[1], "domain_id": int(sys.argv[2])}
+bus, other = ZenohBus(config, env={}), ZenohBus(config, env={})
+node = bus.create_node("forgetful")
+node.create_subscription("/t", "std_msgs/msg/String", QoSProfile())
+node.create_service("/s", "std_srvs/srv/Trigger", lambda r: r)
+bus.watch_nodes(lambda e: None)
+assert other.create_node("caller").call_service("/s", "std_srvs/srv/Trigger", b"x", 5.0) == b"x"
+print("LEAVING", flush=True)
+"""
+
+
+def test_process_that_never_closes_still_exits(zenoh_net: Network) -> None:
+    assert zenoh_net.config is not None
+    # Callbacks, a watcher and a served call leave no thread that would block interpreter exit.
+    done = subprocess.run(
+        [sys.executable, "-c", FORGETFUL, zenoh_net.config["hub"], str(zenoh_net.config["domain_id"])],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "LEAVING"

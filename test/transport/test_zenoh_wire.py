@@ -96,6 +96,9 @@ def test_registered_service_hash_matches_rosidl() -> None:
     fielddefs = build_typestore(Distro.JAZZY).fielddefs
     expected = "RIHS01_800a0a5aae599782b02932de0caf563f6dc4e7e94b794eadde075ba2cbef9795"
     assert service_rihs01("lifecycle_msgs/srv/GetState", fielddefs) == expected
+    if "std_srvs/srv/Trigger_Request" in fielddefs:
+        trigger = "RIHS01_eeff2cd6fa5ad9d27cdf4dec64818317839b62f212a91e6b5304b634b2062c5f"
+        assert service_rihs01("std_srvs/srv/Trigger", fielddefs) == trigger
 
 
 def test_message_hash_agrees_with_codec_and_maps_char_like_rosidl() -> None:
@@ -111,7 +114,7 @@ def test_message_hash_agrees_with_codec_and_maps_char_like_rosidl() -> None:
 
 def test_unknown_service_has_no_hash() -> None:
     with pytest.raises(KeyError):
-        service_rihs01("std_srvs/srv/Trigger", build_typestore(Distro.JAZZY).fielddefs)
+        service_rihs01("example_interfaces/srv/AddTwoInts", build_typestore(Distro.JAZZY).fielddefs)
 
 
 @pytest.mark.parametrize(
