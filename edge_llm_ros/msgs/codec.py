@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from edge_llm_ros.msgs.type_hash import rihs01
 from edge_llm_ros.msgs.typestore import Distro, build_typestore, default_distro
 
 # CDR_LE / CDR_BE and their parameter-list variants: the only encapsulations ROS 2 emits.
@@ -62,7 +63,8 @@ class MessageCodec:
         self.msg_class(typename)
         if not self.distro.has_type_hashes:
             return "TypeHashNotSupported"
-        return str(self._store.hash_rihs01(typename))
+        # Our own hasher, not rosbags': rosidl hashes a .msg `char` as uint8, rosbags as CHAR.
+        return rihs01(typename, self._store.fielddefs)
 
     def definition(self, typename: str) -> str:
         """The message definition text (msgdef) as stored in rosbag2 metadata."""

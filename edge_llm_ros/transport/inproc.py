@@ -125,7 +125,12 @@ class InprocNode(BusNode):
             raise TransportError(f"service {name} is not available")
         if srv.srvtype != srvtype:
             raise TransportError(f"service {name} has type {srv.srvtype}, not {srvtype}")
-        return srv.handler(request)
+        # The handler runs in the caller's thread, so `timeout_s` cannot interrupt it; a failing
+        # handler surfaces as TransportError, as it does on the other adapters.
+        try:
+            return srv.handler(request)
+        except Exception as exc:
+            raise TransportError(f"service {name} failed: {type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         for item in reversed(self._closables):

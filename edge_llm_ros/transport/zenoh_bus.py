@@ -82,7 +82,7 @@ from edge_llm_ros.transport.zenoh_keys import (
     service_key,
     topic_key,
 )
-from edge_llm_ros.transport.zenoh_typehash import service_rihs01
+from edge_llm_ros.msgs.type_hash import service_rihs01
 
 # CDR_LE/CDR_BE and their parameter-list forms: the first two bytes of every ROS 2 payload.
 _ENCAPSULATIONS = (b"\x00\x00", b"\x00\x01", b"\x00\x02", b"\x00\x03")
@@ -606,7 +606,7 @@ class ZenohBus(Bus):
         In order: an override from settings.service_type_hashes; Humble's placeholder
         'TypeHashNotSupported' (rmw_zenoh on Humble sends it for everything); the codec's hash if
         it registers `srvtype` itself; the REP-2011 hash computed from the typestore's
-        `<srvtype>_Request`/`_Response` structs (zenoh_typehash); otherwise the placeholder
+        `<srvtype>_Request`/`_Response` structs (msgs.type_hash); otherwise the placeholder
         'TypeHashNotSupported'. With the placeholder our servers and clients meet each other, but
         a Jazzy rmw_zenoh peer only meets them once the real hash is given as an override.
         """

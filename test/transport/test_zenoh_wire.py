@@ -34,7 +34,7 @@ from edge_llm_ros.transport.zenoh_keys import (
     service_key,
     topic_key,
 )
-from edge_llm_ros.transport.zenoh_typehash import rihs01, service_rihs01
+from edge_llm_ros.msgs.type_hash import rihs01, service_rihs01
 
 STRING_HASH = "RIHS01_df668c740482bbd48fb39d76a70dfd4bd59db1288021743503259e948f6b1a18"
 ADD_TWO_INTS_HASH = "RIHS01_e118de6bf5eeb66a2491b5bda11202e7b68f198d6f67922cf30364858239c81a"
@@ -114,7 +114,7 @@ def test_message_hash_agrees_with_codec_and_maps_char_like_rosidl() -> None:
 
 def test_unknown_service_has_no_hash() -> None:
     with pytest.raises(KeyError):
-        service_rihs01("example_interfaces/srv/AddTwoInts", build_typestore(Distro.JAZZY).fielddefs)
+        service_rihs01("example_interfaces/srv/NeverRegistered", build_typestore(Distro.JAZZY).fielddefs)
 
 
 @pytest.mark.parametrize(
