@@ -51,6 +51,7 @@ import zenoh
 import zenoh.ext
 
 from edge_llm_ros.msgs.codec import CodecError, MessageCodec
+from edge_llm_ros.msgs.type_hash import service_rihs01
 from edge_llm_ros.msgs.typestore import build_typestore
 from edge_llm_ros.transport import names
 from edge_llm_ros.transport.bus import (
@@ -82,7 +83,6 @@ from edge_llm_ros.transport.zenoh_keys import (
     service_key,
     topic_key,
 )
-from edge_llm_ros.msgs.type_hash import service_rihs01
 
 # CDR_LE/CDR_BE and their parameter-list forms: the first two bytes of every ROS 2 payload.
 _ENCAPSULATIONS = (b"\x00\x00", b"\x00\x01", b"\x00\x02", b"\x00\x03")

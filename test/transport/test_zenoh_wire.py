@@ -12,6 +12,7 @@ import pytest
 from rosbags.typesys.base import Nodetype
 
 from edge_llm_ros.msgs.codec import MessageCodec, get_codec
+from edge_llm_ros.msgs.type_hash import rihs01, service_rihs01
 from edge_llm_ros.msgs.typestore import Distro, build_typestore
 from edge_llm_ros.transport.qos import DEFAULT, LATCHED, SENSOR_DATA, Durability, History, QoSProfile, Reliability
 from edge_llm_ros.transport.zenoh_attachment import (
@@ -34,7 +35,6 @@ from edge_llm_ros.transport.zenoh_keys import (
     service_key,
     topic_key,
 )
-from edge_llm_ros.msgs.type_hash import rihs01, service_rihs01
 
 STRING_HASH = "RIHS01_df668c740482bbd48fb39d76a70dfd4bd59db1288021743503259e948f6b1a18"
 ADD_TWO_INTS_HASH = "RIHS01_e118de6bf5eeb66a2491b5bda11202e7b68f198d6f67922cf30364858239c81a"
