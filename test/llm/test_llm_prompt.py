@@ -24,11 +24,10 @@ SCENE = SceneSummary(
 
 def test_default_template_renders_a_compact_scene() -> None:
     text = PromptBuilder().user_message(SCENE)
-    assert "Scene: traffic. Ego speed: 12.5 m/s." in text
-    assert "Objects (4):" in text
+    assert "Scene: traffic. Ego speed: 12.5 m/s. Objects (4):" in text
     assert "- id 3: person, range 14.0 m, TTC 2.1 s, lane ego" in text
     assert "- id 9: bicycle, range unknown m, TTC -1.0 s, lane unknown" in text
-    assert "CONTINUE | SLOW_DOWN | BRAKE" in text
+    assert "(CONTINUE | SLOW_DOWN | BRAKE)" in text
 
 
 def test_most_urgent_objects_first_and_capped() -> None:
@@ -51,7 +50,7 @@ def test_unknown_placeholder_fails_at_configure_naming_it() -> None:
 
 def test_empty_scene_and_unknown_speed() -> None:
     text = PromptBuilder().user_message(SceneSummary("industrial", None))
-    assert "Ego speed: unknown m/s" in text and "none" in text and "PASS | REJECT" in text
+    assert "Ego speed: unknown m/s" in text and "none" in text and "(PASS | REJECT)" in text
 
 
 def test_plain_chat_format_is_documented_shape() -> None:
