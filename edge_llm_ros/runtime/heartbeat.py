@@ -17,8 +17,10 @@ Wire format (diagnostic_msgs/msg/DiagnosticStatus, a standard type any ROS 2 too
   name      the node's fully-qualified name, e.g. /vision_inference
   message   the lifecycle state label (unconfigured, inactive, active, ...)
   hardware_id  "<hostname>:<pid>"
-  values    seq, state_id, stamp_ns, pid, published, executor_lag_s, last_error, then whatever
-            the node adds (`ManagedNode.heartbeat_values`), all as strings.
+  values    seq, state_id, stamp_ns, pid, incarnation (random per node object, so a respawned
+            node is told apart from its predecessor even in one process), published,
+            executor_lag_s, last_error, then whatever the node adds
+            (`ManagedNode.heartbeat_values`), all as strings.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +47,7 @@ HEARTBEAT_TOPIC = "~/heartbeat"
 HEARTBEAT_QOS = QoSProfile(Reliability.BEST_EFFORT, History.KEEP_LAST, 5)
 
 _LEVEL_OK, _LEVEL_WARN, _LEVEL_ERROR = 0, 1, 2
-_FIXED_KEYS = ("seq", "state_id", "stamp_ns", "pid", "published", "executor_lag_s", "last_error")
+_FIXED_KEYS = ("seq", "state_id", "stamp_ns", "pid", "incarnation", "published", "executor_lag_s", "last_error")
 
 
 class HeartbeatDecodeError(ValueError):
@@ -65,6 +68,7 @@ class HeartbeatInfo:
     executor_lag_s: float
     last_error: str = ""
     values: Mapping[str, str] = field(default_factory=dict)
+    incarnation: str = ""
 
     def to_msg(self, codec: MessageCodec) -> Any:
         """The diagnostic_msgs/DiagnosticStatus message."""
@@ -74,6 +78,7 @@ class HeartbeatInfo:
             ("state_id", str(int(self.state))),
             ("stamp_ns", str(self.stamp_ns)),
             ("pid", str(self.pid)),
+            ("incarnation", self.incarnation),
             ("published", str(self.published)),
             ("executor_lag_s", f"{self.executor_lag_s:.4f}"),
             ("last_error", self.last_error),
@@ -109,6 +114,7 @@ class HeartbeatInfo:
                 executor_lag_s=float(values["executor_lag_s"]),
                 last_error=values.get("last_error", ""),
                 values={k: v for k, v in values.items() if k not in _FIXED_KEYS},
+                incarnation=values.get("incarnation", ""),
             )
         except (KeyError, ValueError) as exc:
             raise HeartbeatDecodeError(f"heartbeat from {getattr(msg, 'name', '?')!r}: {exc}") from exc
@@ -149,6 +155,7 @@ class Heartbeat:
         self._snapshot = snapshot
         self._clock_ns = clock_ns
         self._pid = os.getpid()
+        self.incarnation = uuid.uuid4().hex[:16]
         self._hardware_id = f"{socket.gethostname()}:{self._pid}"
         self._seq = 0
         self._last_tick = time.monotonic()
@@ -182,6 +189,7 @@ class Heartbeat:
             executor_lag_s=lag,
             last_error=snap.last_error,
             values=snap.values,
+            incarnation=self.incarnation,
         )
         self._publisher.publish(info.to_msg(self._codec))
 
