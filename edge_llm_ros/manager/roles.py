@@ -1,0 +1,115 @@
+"""Instances of a node kind and the role each one plays."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge_llm_ros.runtime.heartbeat import HeartbeatInfo
+
+
+class Role(enum.StrEnum):
+    """What an instance is for. Exactly one ACTIVE instance per kind serves at a time."""
+
+    #: Spawned (or expected), not yet configured.
+    STARTING = "starting"
+    #: Configured and serving.
+    ACTIVE = "active"
+    #: Configured (model loaded, warm) and inactive: activated when the active one fails.
+    STANDBY = "standby"
+    #: Hot-swap: configured with the new model, being validated.
+    CANDIDATE = "candidate"
+    #: Hot-swap: the old active after the switch, still loaded until the new one has served;
+    #: the first choice on a failure of the new one (rollback).
+    PREVIOUS = "previous"
+    #: Dead, hung or refused; killed, waiting to be respawned.
+    FAILED = "failed"
+    #: Shut down on purpose (retired after a swap, or the manager stopped).
+    RETIRED = "retired"
+
+
+#: Roles whose health the monitor watches.
+MONITORED = frozenset({Role.ACTIVE, Role.STANDBY, Role.CANDIDATE, Role.PREVIOUS, Role.STARTING})
+
+
+@dataclass
+class Instance:
+    """One process (or in-process node) of a node kind."""
+
+    name: str
+    kind: str
+    role: Role
+    #: Model parameters this instance was started with ({} for kinds without a model).
+    overrides: dict[str, Any] = field(default_factory=dict)
+    model: str = ""
+    namespace: str = "/"
+    last_beat: HeartbeatInfo | None = None
+    #: time.monotonic() when the last heartbeat arrived.
+    last_beat_at: float = 0.0
+    #: time.monotonic() when this incarnation was spawned/expected (spawn timeout counts from here).
+    started_at: float = field(default_factory=time.monotonic)
+    #: Heartbeats of these incarnations (see runtime/heartbeat.py) are from killed ones: ignored.
+    dead_incarnations: set[str] = field(default_factory=set)
+    #: Answered get_state (for nodes without heartbeats).
+    reachable: bool = False
+    respawns: int = 0
+    #: time.monotonic() of the last role change (heartbeats older than this say nothing new).
+    role_since: float = field(default_factory=time.monotonic)
+    failure: str = ""
+
+    @property
+    def fqn(self) -> str:
+        """Fully-qualified node name."""
+        return f"{self.namespace.rstrip('/')}/{self.name}"
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the incarnation that last beat."""
+        return self.last_beat.pid if self.last_beat is not None else None
+
+    @property
+    def seen(self) -> bool:
+        """Heard from this incarnation (a heartbeat, or an answered get_state)."""
+        return self.last_beat is not None or self.reachable
+
+    def set_role(self, role: Role) -> None:
+        """Change role and remember when."""
+        self.role = role
+        self.role_since = time.monotonic()
+
+    def reset_incarnation(self) -> None:
+        """Forget the dead process; the next heartbeat from a new pid is the new incarnation."""
+        if self.last_beat is not None:
+            self.dead_incarnations.add(self.last_beat.incarnation)
+        self.last_beat = None
+        self.last_beat_at = 0.0
+        self.reachable = False
+        self.started_at = time.monotonic()
+
+    def describe(self, now: float | None = None) -> dict[str, Any]:
+        """A JSON-ready summary for status()."""
+        now = time.monotonic() if now is None else now
+        beat = self.last_beat
+        return {
+            "name": self.name,
+            "role": self.role.value,
+            "state": beat.state.label if beat is not None else "unknown",
+            "model": self.model,
+            "pid": beat.pid if beat is not None else None,
+            "published": beat.published if beat is not None else 0,
+            "heartbeat_age_ms": round((now - self.last_beat_at) * 1e3, 1) if beat is not None else None,
+            "last_error": (beat.last_error if beat is not None else "") or self.failure,
+            "respawns": self.respawns,
+        }
+
+
+def model_id_of(overrides: Mapping[str, Any], name_param: str, version_param: str) -> str:
+    """`name@version` (or just `name`) from a node's model parameters; '' when it has none."""
+    name = str(overrides.get(name_param) or "")
+    version = str(overrides.get(version_param) or "")
+    if not name:
+        return ""
+    return f"{name}@{version}" if version else name
