@@ -1,0 +1,1 @@
+"""Inference components: the onnxruntime engine, I/O specs, pre/post-processing, golden checks, batcher."""
