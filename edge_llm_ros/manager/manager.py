@@ -42,6 +42,14 @@ from edge_llm_ros.runtime.lifecycle import State
 
 _log = logging.getLogger(__name__)
 
+#: The primary state a successful transition ends in.
+_TARGETS = {
+    "configure": State.INACTIVE,
+    "activate": State.ACTIVE,
+    "deactivate": State.INACTIVE,
+    "cleanup": State.UNCONFIGURED,
+    "shutdown": State.FINALIZED,
+}
 #: A liveliness loss this soon after an instance was (re)spawned belongs to its previous incarnation.
 _STALE_LIVELINESS_S = 0.1
 
@@ -220,6 +228,7 @@ class LifecycleManager:
                 return  # reordered or duplicated beat
             inst.last_beat = info
             inst.last_beat_at = now
+            inst.note_state(info.state, info.stamp_ns)
             if info.values.get("model"):
                 inst.model = info.values["model"]
                 group = self._groups[inst.kind]
@@ -380,6 +389,7 @@ class LifecycleManager:
                 with self._lock:
                     was = candidate.role
                     candidate.set_role(Role.ACTIVE)
+                    candidate.note_state(State.ACTIVE, self._now_ns())
                 record.update(
                     activated=candidate.name,
                     activated_ns=self._now_ns(),
@@ -448,6 +458,7 @@ class LifecycleManager:
                 if self.port.client(inst.fqn).change_state("activate", self.config.activate_timeout_s):
                     with self._lock:
                         inst.set_role(Role.ACTIVE)
+                        inst.note_state(State.ACTIVE, self._now_ns())
                     return Role.ACTIVE
             except NodeUnreachableError:
                 pass
@@ -482,6 +493,10 @@ class LifecycleManager:
         except NodeUnreachableError as exc:
             return f"{inst.name}: {label} unanswered ({exc})"
         if ok:
+            target = _TARGETS.get(label)
+            if target is not None:
+                with self._lock:
+                    inst.note_state(target, self._now_ns())
             return None
         return f"{inst.name}: {label} failed: {self._reason_after(inst, sent_ns)}"
 

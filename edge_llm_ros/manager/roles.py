@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_llm_ros.runtime.heartbeat import HeartbeatInfo
+from edge_llm_ros.runtime.lifecycle import State
 
 
 class Role(enum.StrEnum):
@@ -59,6 +60,14 @@ class Instance:
     #: time.monotonic() of the last role change (heartbeats older than this say nothing new).
     role_since: float = field(default_factory=time.monotonic)
     failure: str = ""
+    #: Lifecycle state: from the newest of (heartbeat, transition the manager completed).
+    state: State | None = None
+    state_ns: int = 0
+
+    def note_state(self, state: State, stamp_ns: int) -> None:
+        """Record `state` if it is newer than what we know (heartbeats can lag a transition)."""
+        if stamp_ns >= self.state_ns:
+            self.state, self.state_ns = state, stamp_ns
 
     @property
     def fqn(self) -> str:
@@ -88,6 +97,7 @@ class Instance:
         self.last_beat_at = 0.0
         self.reachable = False
         self.started_at = time.monotonic()
+        self.state, self.state_ns = None, 0
 
     def describe(self, now: float | None = None) -> dict[str, Any]:
         """A JSON-ready summary for status()."""
@@ -96,7 +106,7 @@ class Instance:
         return {
             "name": self.name,
             "role": self.role.value,
-            "state": beat.state.label if beat is not None else "unknown",
+            "state": self.state.label if self.state is not None else "unknown",
             "model": self.model,
             "pid": beat.pid if beat is not None else None,
             "published": beat.published if beat is not None else 0,
