@@ -187,34 +187,55 @@ def draw_vehicle(
         float(face_uv[:, 0].max()),
         float(face_uv[:, 1].max()),
     )
+    if style.startswith("car"):
+        _draw_car_face(canvas, obj_id, face, color, rear=style == "car_rear")
+        return
     canvas.polygon(obj_id, _rect(face, 0, 0, 1, 1), color)
-    if style == "car_rear":
-        canvas.detail(_rect(face, 0.1, 0.06, 0.9, 0.4), (48, 56, 66))
-        canvas.detail(_rect(face, 0.03, 0.46, 0.19, 0.58), (200, 20, 24))
-        canvas.detail(_rect(face, 0.81, 0.46, 0.97, 0.58), (200, 20, 24))
-        canvas.detail(_rect(face, 0.0, 0.76, 1.0, 0.9), _shade(color, 0.45))
-        canvas.detail(_rect(face, 0.38, 0.62, 0.62, 0.73), (235, 235, 228))
-        canvas.detail(_rect(face, 0.06, 0.9, 0.24, 1.0), (15, 15, 15))
-        canvas.detail(_rect(face, 0.76, 0.9, 0.94, 1.0), (15, 15, 15))
-    elif style == "car_front":
-        canvas.detail(_rect(face, 0.1, 0.04, 0.9, 0.4), (70, 84, 98))
-        canvas.detail(_rect(face, 0.04, 0.47, 0.22, 0.58), (245, 240, 210))
-        canvas.detail(_rect(face, 0.78, 0.47, 0.96, 0.58), (245, 240, 210))
-        canvas.detail(_rect(face, 0.3, 0.5, 0.7, 0.68), (30, 30, 34))
-        canvas.detail(_rect(face, 0.0, 0.76, 1.0, 0.9), _shade(color, 0.45))
-        canvas.detail(_rect(face, 0.06, 0.9, 0.24, 1.0), (15, 15, 15))
-        canvas.detail(_rect(face, 0.76, 0.9, 0.94, 1.0), (15, 15, 15))
-    else:  # truck_rear: a box body with two doors, lights and an under-run bar
-        canvas.detail(_rect(face, 0.495, 0.02, 0.505, 0.8), _shade(color, 0.5))
-        for row in (0.2, 0.4, 0.6):
-            canvas.detail(_rect(face, 0.02, row, 0.98, row + 0.012), _shade(color, 0.8))
-        canvas.detail(_rect(face, 0.44, 0.42, 0.48, 0.5), (60, 60, 60))
-        canvas.detail(_rect(face, 0.52, 0.42, 0.56, 0.5), (60, 60, 60))
-        canvas.detail(_rect(face, 0.0, 0.8, 1.0, 0.86), (40, 40, 40))
-        canvas.detail(_rect(face, 0.03, 0.82, 0.15, 0.85), (210, 25, 25))
-        canvas.detail(_rect(face, 0.85, 0.82, 0.97, 0.85), (210, 25, 25))
-        canvas.detail(_rect(face, 0.05, 0.86, 0.3, 1.0), (15, 15, 15))
-        canvas.detail(_rect(face, 0.7, 0.86, 0.95, 1.0), (15, 15, 15))
+    # truck_rear: a box body with two doors, lights and an under-run bar
+    canvas.detail(_rect(face, 0.495, 0.02, 0.505, 0.8), _shade(color, 0.5))
+    for row in (0.2, 0.4, 0.6):
+        canvas.detail(_rect(face, 0.02, row, 0.98, row + 0.012), _shade(color, 0.8))
+    canvas.detail(_rect(face, 0.44, 0.42, 0.48, 0.5), (60, 60, 60))
+    canvas.detail(_rect(face, 0.52, 0.42, 0.56, 0.5), (60, 60, 60))
+    canvas.detail(_rect(face, 0.0, 0.8, 1.0, 0.86), (40, 40, 40))
+    canvas.detail(_rect(face, 0.03, 0.82, 0.15, 0.85), (210, 25, 25))
+    canvas.detail(_rect(face, 0.85, 0.82, 0.97, 0.85), (210, 25, 25))
+    canvas.detail(_rect(face, 0.05, 0.86, 0.3, 1.0), (15, 15, 15))
+    canvas.detail(_rect(face, 0.7, 0.86, 0.95, 1.0), (15, 15, 15))
+
+
+def _draw_car_face(canvas: Canvas, obj_id: int, face: Box, color: Color, *, rear: bool) -> None:
+    """Draw a car seen from behind (or, `rear=False`, from the front).
+
+    Wide body, narrower glass cabin, tyres at the bottom corners, dark underside between them.
+    """
+    x0, y0, x1, y1 = face
+    w, h = x1 - x0, y1 - y0
+
+    def pt(fx: float, fy: float) -> tuple[float, float]:
+        return x0 + fx * w, y0 + fy * h
+
+    dark = (14, 14, 14)
+    canvas.polygon(obj_id, _rect(face, 0.06, 0.86, 0.27, 1.0), dark)
+    canvas.polygon(obj_id, _rect(face, 0.73, 0.86, 0.94, 1.0), dark)
+    canvas.polygon(obj_id, [pt(0.0, 0.5), pt(1.0, 0.5), pt(1.0, 0.88), pt(0.0, 0.88)], color)
+    canvas.polygon(obj_id, [pt(0.02, 0.42), pt(0.98, 0.42), pt(1.0, 0.5), pt(0.0, 0.5)], color)
+    canvas.polygon(obj_id, [pt(0.2, 0.0), pt(0.8, 0.0), pt(0.93, 0.42), pt(0.07, 0.42)], _shade(color, 0.9))
+    glass = (40, 48, 58) if rear else (64, 78, 92)
+    canvas.detail([pt(0.23, 0.05), pt(0.77, 0.05), pt(0.87, 0.38), pt(0.13, 0.38)], glass)
+    canvas.detail([pt(0.25, 0.07), pt(0.45, 0.07), pt(0.3, 0.36), pt(0.16, 0.36)], _shade(glass, 1.5))
+    canvas.detail(_rect(face, 0.02, 0.43, 0.98, 0.47), _shade(color, 1.25))
+    canvas.detail(_rect(face, 0.0, 0.76, 1.0, 0.88), _shade(color, 0.45))
+    canvas.detail(_rect(face, 0.28, 0.88, 0.72, 0.97), (30, 30, 32))
+    lamp = (205, 25, 25) if rear else (245, 240, 215)
+    canvas.detail(_rect(face, 0.03, 0.52, 0.2, 0.64), lamp)
+    canvas.detail(_rect(face, 0.8, 0.52, 0.97, 0.64), lamp)
+    if rear:
+        canvas.detail(_rect(face, 0.15, 0.58, 0.2, 0.64), (235, 235, 235))
+        canvas.detail(_rect(face, 0.8, 0.58, 0.85, 0.64), (235, 235, 235))
+    else:
+        canvas.detail(_rect(face, 0.3, 0.55, 0.7, 0.7), (28, 28, 32))
+    canvas.detail(_rect(face, 0.38, 0.64 if rear else 0.72, 0.62, 0.74 if rear else 0.8), (235, 235, 228))
 
 
 @functools.cache

@@ -29,7 +29,7 @@ from edge_llm_ros.sim.calibration import RADAR_HEIGHT_M
 from edge_llm_ros.sim.rules import EGO_LANE_HALF_WIDTH_M, ObjectClass
 
 DT_S = 0.005
-EPISODE_S = 4.0
+EPISODE_S = 4.5
 RADAR_MAX_RANGE_M = 150.0
 RADAR_HALF_FOV_RAD = math.radians(60.0)
 RADAR_MIN_X_M = 0.5
@@ -45,7 +45,7 @@ SIZES: dict[ObjectClass, tuple[float, float, float]] = {
     ObjectClass.MOTORCYCLE: (0.8, 2.1, 1.25),
     ObjectClass.BICYCLE: (0.6, 1.8, 1.1),
     ObjectClass.PERSON: (0.5, 0.7, 1.75),
-    ObjectClass.ANIMAL: (0.3, 0.6, 0.4),
+    ObjectClass.ANIMAL: (0.35, 0.9, 0.6),
 }
 CROSSING_SPEED_MPS: dict[ObjectClass, tuple[float, float]] = {
     ObjectClass.PERSON: (1.2, 1.6),
@@ -358,7 +358,9 @@ def build_scenario(seed: int, duration_s: float) -> Scenario:
         if kind == "person_crossing_near":
             b.crossing(t0, ObjectClass.PERSON, (0.6, 1.4))
         elif kind.endswith("_crossing"):
-            b.crossing(t0, ObjectClass(kind.removesuffix("_crossing")), (1.0, 8.0))
+            # Most crossings are close (warnings, large in the image); some pass far ahead (no warning).
+            near = b.rng.random() < 0.65
+            b.crossing(t0, ObjectClass(kind.removesuffix("_crossing")), (0.8, 2.5) if near else (5.0, 9.0))
         elif kind == "cut_in_brake":
             b.cut_in(t0)
         else:
