@@ -155,3 +155,21 @@ def test_garbage_inside_mcap_is_a_clear_error(tmp_path: Path) -> None:
         fh.write(np.random.default_rng(0).bytes(4096))
     with pytest.raises(BagError, match="truncated or corrupt"):
         list(read_messages(damaged))
+
+
+def test_independent_mcap_reader_decodes_with_embedded_schemas(tmp_path: Path) -> None:
+    # Foxglove's mcap + mcap-ros2-support decode from the ros2msg schema text stored in the file,
+    # the same information `ros2 bag play` relies on: a check that does not reuse rosbags.
+    mcap_reader = pytest.importorskip("mcap.reader")
+    ros2_decoder = pytest.importorskip("mcap_ros2.decoder")
+    bag = tmp_path / "bag"
+    _write(bag, n=10)
+    with next(bag.glob("*.mcap")).open("rb") as fh:
+        reader = mcap_reader.make_reader(fh, decoder_factories=[ros2_decoder.DecoderFactory()])
+        assert reader.get_header().profile == "ros2"
+        decoded = list(reader.iter_decoded_messages())
+    assert len(decoded) == 15
+    topics = {channel.topic: schema.name for schema, channel, _, _ in decoded}
+    assert topics == {"/chatter": STRING, "/camera/image_raw": IMAGE}
+    image = next(msg for _, channel, _, msg in decoded if channel.topic == "/camera/image_raw")
+    assert (image.width, image.height, image.encoding, image.header.frame_id) == (4, 3, "rgb8", "cam")
