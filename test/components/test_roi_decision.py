@@ -83,3 +83,18 @@ def test_scoring_counts_missing_frames_as_misses() -> None:
     s = score_traffic(d, truth)
     assert s["warning"]["tp"] == 1 and s["warning"]["fn"] == 2 and s["warning"]["precision"] == 1.0
     assert s["confusion"]["BRAKE->MISSING"] == 1 and s["decided"] == 2
+
+
+def test_class_fusion_is_safety_first() -> None:
+    decider = TrafficDecider(RULES, min_score=0.3, radar_classes={32000: "car", 32004: "person"})
+    person_radar = RadarObject(
+        "p", 32004, (10.0, 0.0, 0.0), (-5.0, 0.0, 0.0), (0.5, 0.5, 1.7), 10.0, -5.0, 2.0, 0.0, True, None
+    )
+    s = scene(person_radar)
+    record = decider.decide(s, [ClassifiedRoi("p", "car", 0.9, (0, 0, 10, 10))])
+    assert record.objects[0]["class"] == "person" and record.objects[0]["class_source"] == "radar"
+    assert record.level == "BRAKE"  # TTC 2.0 s is under the scaled person threshold
+    unknown = decider.fuse_class(ClassifiedRoi("x", "truck", 0.1, (0, 0, 1, 1)), 32000)
+    assert unknown == ("car", "radar")  # low-confidence camera label loses to the radar class
+    assert decider.fuse_class(ClassifiedRoi("x", "truck", 0.8, (0, 0, 1, 1)), 32000) == ("truck", "camera")
+    assert decider.fuse_class(None, 0) == ("other", "none")
