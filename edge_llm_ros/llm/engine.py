@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from edge_llm_ros.llm.guidance import (
     GrammarGuide,
@@ -235,6 +236,32 @@ class LlmEngine:
     def decode(self, token_ids: Sequence[int]) -> str:
         """Text of token ids."""
         return str(self._tokenizer.decode(np.asarray(token_ids, dtype=np.int32)))
+
+    def encode(self, text: str) -> np.ndarray:
+        """Token ids of `text` (int32)."""
+        return np.asarray(self._tokenizer.encode(text), dtype=np.int32)
+
+    def teacher_forced_top1(
+        self, prompt_ids: Sequence[int] | npt.NDArray[np.integer], targets: Sequence[int] | npt.NDArray[np.integer]
+    ) -> npt.NDArray[np.int32]:
+        """Greedy next-token choice at each step while feeding `targets` (not its own choices).
+
+        Returns int32 [len(targets)]: entry i is this model's argmax after prompt + targets[:i].
+        Comparing it with a reference model's greedy tokens measures quantization drift without
+        one early disagreement derailing the rest (the accuracy gate in llm/golden.py).
+        """
+        if len(prompt_ids) + len(targets) > self.info.context_length:
+            raise LlmInputError("prompt + targets exceed the context length")
+        with self._lock:
+            params = self._og.GeneratorParams(self._model)
+            params.set_search_options(max_length=len(prompt_ids) + len(targets) + 1, batch_size=1)
+            generator = self._og.Generator(self._model, params)
+            generator.append_tokens(np.asarray(prompt_ids, dtype=np.int32))
+            out = np.empty(len(targets), dtype=np.int32)
+            for i, target in enumerate(targets):
+                out[i] = int(np.argmax(np.asarray(generator.get_logits()).reshape(-1)))
+                generator.append_tokens(np.asarray([target], dtype=np.int32))
+        return out
 
     def warmup(self, json_schema: str | None = None) -> GenerationResult:
         """One short generation so the first real request does not pay for session and grammar setup."""

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from edge_llm_ros.llm.advisory import AdvisorySchema, InvalidAdvisoryError
-from edge_llm_ros.llm.builder import MANIFEST_FILE, sha256_file
 from edge_llm_ros.llm.engine import (
     LlmConfigError,
     LlmEngine,
@@ -19,20 +18,38 @@ from edge_llm_ros.llm.engine import (
     import_backend,
     read_model_info,
 )
+from edge_llm_ros.llm.golden import GOLDEN_FILE, golden_agreement
+from edge_llm_ros.models import GoldenSet, Manifest, ModelRef, ModelStore, Sha256MismatchError
+from edge_llm_ros.models.manifest import MANIFEST_FILE
 
 PROMPTS = ["Scene: traffic.", "Scene: industrial. Objects: part 7 scratch, part 9 ok.", "hi"]
 
 
-def test_builder_writes_manifest_with_every_file(tiny_model_dir: Path) -> None:
-    manifest = json.loads((tiny_model_dir / MANIFEST_FILE).read_text())
-    assert manifest["kind"] == "llm" and manifest["license"] == "Apache-2.0"
-    assert {"name", "version", "files", "provenance"} <= manifest.keys()
+def test_builder_writes_a_model_store_manifest(tiny_model_dir: Path, tmp_path: Path) -> None:
+    manifest = Manifest.load(tiny_model_dir)
+    assert manifest.kind == "llm" and manifest.license == "Apache-2.0"
+    assert manifest.model_file == "model.onnx"
     on_disk = {p.name for p in tiny_model_dir.iterdir() if p.is_file() and p.name != MANIFEST_FILE}
-    assert set(manifest["files"]) == on_disk
-    assert {"genai_config.json", "model.onnx", "tokenizer.json"} <= on_disk
-    for name, digest in manifest["files"].items():
-        assert sha256_file(tiny_model_dir / name) == digest
-    assert manifest["provenance"]["tools"]["onnxruntime-genai"]
+    assert {f.path for f in manifest.files} == on_disk
+    assert {"genai_config.json", "model.onnx", "model.onnx.data", "tokenizer.json", "golden.npz"} <= on_disk
+    assert "input_ids" in {t.name for t in manifest.inputs} and "logits" in {t.name for t in manifest.outputs}
+    assert manifest.provenance.tools["onnxruntime-genai"]
+    ModelRef(manifest, tiny_model_dir).verify()  # every sha256 matches
+    ref = ModelStore(tmp_path / "store").add(tiny_model_dir)
+    assert ref.model_id == "tiny-llama-test@seed0"
+    (ref.directory / "tokenizer.json").write_text("{}")
+    with pytest.raises(Sha256MismatchError):
+        ref.verify()
+
+
+def test_golden_set_reproduces_the_measured_agreement(tiny_model_dir: Path, tiny_engine: LlmEngine) -> None:
+    manifest = Manifest.load(tiny_model_dir)
+    golden = GoldenSet.load(tiny_model_dir / GOLDEN_FILE)
+    assert manifest.golden is not None and golden.count == manifest.golden.count
+    measured = golden_agreement(
+        tiny_engine, golden.inputs["input_ids"], golden.reference["prompt_tokens"], golden.reference["top1"]
+    )
+    assert measured == pytest.approx(manifest.accuracy.measured["golden_top1_agreement_vs_fp32"])
 
 
 def test_model_info_comes_from_genai_config(tiny_model_dir: Path, tiny_engine: LlmEngine) -> None:
