@@ -10,7 +10,9 @@ LifecycleNode. The base class gives it:
 - `<node>/change_state` and `<node>/get_state` services and `<node>/transition_event`, as
   lifecycle_msgs defines them, so a manager in another process drives it over any bus;
 - opt-in `<node>/heartbeat` (runtime/heartbeat.py) when `heartbeat_period_s` > 0, published from
-  its own thread so a lifecycle manager detects a dead, stopped or hung node in milliseconds.
+  its own thread so a lifecycle manager detects a dead, stopped or hung node in milliseconds;
+- opt-in exclusive outputs (runtime/exclusive.py) when `exclusive_outputs` is set: redundant
+  instances (warm standbys) never publish the same frame twice.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, ClassVar
 
 from edge_llm_ros.msgs.codec import CodecError
 from edge_llm_ros.runtime.context import NodeContext, NodeOptions
+from edge_llm_ros.runtime.exclusive import KeyExtractor, OutputFence
 from edge_llm_ros.runtime.executor import TimerHandle
 from edge_llm_ros.runtime.heartbeat import HEARTBEAT_QOS, HEARTBEAT_TOPIC, HEARTBEAT_TYPE, Heartbeat, NodeSnapshot
 from edge_llm_ros.runtime.lifecycle import (
@@ -44,21 +47,28 @@ BASE_PARAMETERS = ParameterSchema.of(
     ParameterSpec(
         "heartbeat_period_s", "float", 0.0, "Publish ~/heartbeat at this period (0 = off)", min=0.0, max=10.0
     ),
+    ParameterSpec(
+        "exclusive_outputs", "bool", False, "Never publish a frame another instance already published (standbys)"
+    ),
 )
 
 
 class LifecyclePublisher:
     """Publishes only while its node is active, like rclpy's LifecyclePublisher."""
 
-    def __init__(self, node: ManagedNode, publisher: Publisher) -> None:
+    def __init__(self, node: ManagedNode, publisher: Publisher, fence: OutputFence | None = None) -> None:
         self._node = node
         self.publisher = publisher
         self.topic = publisher.topic
+        self.fence = fence
 
     def publish(self, msg: Any) -> bool:
         """Serialise and send; returns False (and counts it) when the node is not active."""
         if not self._node.is_active:
             self._node.counters["publish_while_inactive"] += 1
+            return False
+        if self.fence is not None and self.fence.served(self.fence.extractor.from_msg(msg)):
+            self._node.counters["duplicate_suppressed"] += 1
             return False
         self.publisher.publish(msg)
         self._node.published_count += 1
@@ -68,6 +78,9 @@ class LifecyclePublisher:
         """Send pre-serialised CDR under the same activation rule."""
         if not self._node.is_active:
             self._node.counters["publish_while_inactive"] += 1
+            return False
+        if self.fence is not None and self.fence.served(self.fence.extractor.from_bytes(data)):
+            self._node.counters["duplicate_suppressed"] += 1
             return False
         self.publisher.publish_raw(data)
         self._node.published_count += 1
@@ -93,6 +106,7 @@ class ManagedNode:
         self.published_count = 0
         self._bus_node = context.bus.create_node(self.name, self.namespace)
         self._configured_entities: list[Subscription | Publisher | TimerHandle] = []
+        self._fences: list[OutputFence] = []
         self._collecting = False
         self.machine = LifecycleMachine(
             {
@@ -252,6 +266,9 @@ class ManagedNode:
                 self.context.executor.remove_subscription(entity)
             entity.close() if not isinstance(entity, TimerHandle) else entity.cancel()
         self._configured_entities.clear()
+        for fence in self._fences:
+            fence.close()
+        self._fences.clear()
 
     def _on_state_change(self, old: State, new: State, transition: Transition | None) -> None:
         self.log.debug("%s -> %s", old.label, new.label)
@@ -287,9 +304,14 @@ class ManagedNode:
     def create_publisher(self, topic: str, typename: str, qos: str | QoSProfile | None = None) -> LifecyclePublisher:
         """A lifecycle publisher on the resolved topic."""
         full = self.resolve(topic)
-        publisher = self._bus_node.create_publisher(full, typename, self.qos(qos, full))
+        profile = self.qos(qos, full)
+        publisher = self._bus_node.create_publisher(full, typename, profile)
         self._track(publisher)
-        return LifecyclePublisher(self, publisher)
+        fence = None
+        if self.params.get("exclusive_outputs"):
+            fence = OutputFence(self._bus_node, full, typename, publisher.gid, self.codec, profile)
+            self._fences.append(fence)
+        return LifecyclePublisher(self, publisher, fence)
 
     def create_subscription(
         self,
@@ -306,6 +328,8 @@ class ManagedNode:
             full, typename, self.qos(qos, full), on_ready=self.context.executor.notify
         )
 
+        keys = KeyExtractor(self.codec, typename) if self.params.get("exclusive_outputs") else None
+
         def handle(sample: Sample) -> None:
             if raw:
                 callback(sample.data, sample.info)
@@ -315,6 +339,15 @@ class ManagedNode:
             except CodecError as exc:
                 self.counters[f"bad_input:{full}"] += 1
                 self.log.warning("dropped malformed %s on %s: %s", typename, full, exc)
+                return
+            # Skip a frame another instance already answered (a standby's backlog after a takeover).
+            if (
+                keys is not None
+                and self._fences
+                and (key := keys.from_msg(msg)) is not None
+                and any(fence.served_frame(key[:2]) for fence in self._fences)
+            ):
+                self.counters["input_already_served"] += 1
                 return
             callback(msg, sample.info)
 
