@@ -25,8 +25,11 @@ class ManagerConfig:
     autostart: bool = True
     #: Period the manager asks its nodes to beat at (passed to the nodes it spawns).
     heartbeat_period_s: float = 0.01
-    #: No heartbeat for this long: the node is dead or hung.
+    #: No heartbeat for this long from an active instance that has a standby: fail over.
     heartbeat_timeout_s: float = 0.05
+    #: Silence that condemns every other instance (an active one without standby, which is then
+    #: restarted in place, or a standby). Acting costs seconds there, so be surer first.
+    restart_timeout_s: float = 0.5
     #: How often the monitor looks at heartbeat ages (detection time <= timeout + this).
     check_period_s: float = 0.005
     #: A node whose executor has not ticked for this long is hung (0 = do not check).

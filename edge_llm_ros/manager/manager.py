@@ -201,6 +201,10 @@ class LifecycleManager:
         overrides = dict(inst.overrides)
         if self.config.heartbeat_period_s > 0:
             overrides["heartbeat_period_s"] = self.config.heartbeat_period_s
+        if self._groups[inst.kind].standbys > 0:
+            # Redundant instances: each remembers what the other published, so a takeover
+            # never serves a frame twice (runtime/exclusive.py).
+            overrides["exclusive_outputs"] = True
         return InstanceSpec(inst.name, inst.kind, overrides, inst.namespace)
 
     def _spawn(self, inst: Instance) -> None:
@@ -285,7 +289,8 @@ class LifecycleManager:
                     inst.failure = "process exited"
                 elif inst.role in MONITORED:
                     failures.append((inst, "process exited"))
-        timeout = self.config.heartbeat_timeout_s
+        fast = self.config.heartbeat_timeout_s
+        slow = max(fast, self.config.restart_timeout_s)
         stall = self.config.executor_stall_timeout_s
         with self._lock:
             watched = [i for i in self._by_fqn.values() if i.role in MONITORED and i.role is not Role.STARTING]
@@ -293,6 +298,10 @@ class LifecycleManager:
             beat = inst.last_beat
             if beat is None:
                 continue
+            # Only an active instance with someone to take over needs the fast verdict: a false
+            # alarm there costs a switch (ms); elsewhere it costs a restart (seconds).
+            protected = inst.role is Role.ACTIVE and self._groups[inst.kind].standbys > 0
+            timeout = fast if protected else slow
             age = now - inst.last_beat_at
             if age > timeout:
                 failures.append((inst, f"no heartbeat for {age * 1e3:.0f} ms (timeout {timeout * 1e3:.0f} ms)"))

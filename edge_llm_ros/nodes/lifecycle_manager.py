@@ -201,7 +201,12 @@ def _manager_parameters() -> ParameterSchema:
         ParameterSpec(
             "node_heartbeat_period_s", "float", 0.01, "Heartbeat period given to managed nodes", min=0.001, max=5.0
         ),
-        ParameterSpec("heartbeat_timeout_s", "float", 0.05, "Silence that means dead or hung", min=0.003, max=60.0),
+        ParameterSpec(
+            "heartbeat_timeout_s", "float", 0.05, "Silence that fails over an active node", min=0.003, max=60.0
+        ),
+        ParameterSpec(
+            "restart_timeout_s", "float", 0.5, "Silence that restarts a node without standby", min=0.003, max=600.0
+        ),
         ParameterSpec("check_period_s", "float", 0.005, "Health check period", min=0.001, max=5.0),
         ParameterSpec(
             "executor_stall_timeout_s", "float", 2.0, "Executor lag that means hung (0 = off)", min=0.0, max=600.0
@@ -267,6 +272,7 @@ class LifecycleManagerNode(ManagedNode):
             autostart=p["autostart"],
             heartbeat_period_s=p["node_heartbeat_period_s"],
             heartbeat_timeout_s=p["heartbeat_timeout_s"],
+            restart_timeout_s=p["restart_timeout_s"],
             check_period_s=p["check_period_s"],
             executor_stall_timeout_s=p["executor_stall_timeout_s"],
             get_state_period_s=p["get_state_period_s"],

@@ -1,4 +1,6 @@
-"""A model store of tiny ONNX classifiers (built with onnx.helper) for swap tests.
+"""A model store of tiny ONNX classifiers (built with onnx.helper) for swap tests and benchmarks.
+
+They run in microseconds, so a swap test or `bench swap` measures the manager, not the model.
 
 Versions of `tiny_cls`, all with a real manifest and golden file:
   1.0.0 good (the initial model)          2.0.0 good (different weights, same interface)

@@ -1,0 +1,571 @@
+"""`edge-llm-ros bench failover|swap`: kill cycles and hot-swaps against a paced replay over zenoh.
+
+    edge-llm-ros bench failover --cycles 20 --report out/failover
+    edge-llm-ros bench swap --swaps 6 --report out/swap
+
+Both start the scene exactly as `edge-llm-ros run --transport zenoh` does (the manager and its
+process supervisor here, each node instance its own process), play a recorded drive at its own
+pace (looped with shifted stamps, so a run can be longer than the bag) and watch the pipeline's
+outputs like any downstream user: every /edge_llm/detections and /edge_llm/decision message is
+recorded with its (stamp, camera) and arrival time.
+
+failover: every cycle waits until the node has a warm standby, then SIGKILLs (or SIGSTOPs) the
+active instance's process group and records when the manager detected it, when the standby was
+active, and the gap in the node's output stream (last output before the signal to the first
+after it). swap: alternates the node between two model ids through the manager's swap service.
+Both count frames without detections / decisions ("dropped") and (stamp, camera) keys seen more
+than once ("duplicates"), and write one JSON report.
+
+Without --model-store a store of tiny ONNX classifiers is built in the report directory (so the
+numbers measure the manager and transport, not the model); without --bag a 20 s traffic drive is
+synthesised there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_log = logging.getLogger(__name__)
+
+INPUT_TYPES = (
+    "sensor_msgs/msg/Image",
+    "sensor_msgs/msg/CameraInfo",
+    "radar_msgs/msg/RadarTracks",
+    "sensor_msgs/msg/NavSatFix",
+)
+OUTPUT_TOPIC = {"vision_inference": "/edge_llm/detections", "decision": "/edge_llm/decision"}
+
+
+# ====================================================================== paced, looping player
+def _frame_id(cdr: bytes) -> str:
+    """frame_id of a message that starts with std_msgs/Header (CDR LE: sec, nanosec, string)."""
+    (length,) = struct.unpack_from("<I", cdr, 12)
+    return cdr[16 : 16 + max(0, length - 1)].decode("utf-8", errors="replace")
+
+
+def _stamp(cdr: bytes) -> int:
+    sec, nanosec = struct.unpack_from("<iI", cdr, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
+def _restamp(cdr: bytes, offset_ns: int) -> bytes:
+    """The same message with its header stamp moved by `offset_ns` (bytes 4..12 after the encapsulation)."""
+    if offset_ns == 0:
+        return cdr
+    total = _stamp(cdr) + offset_ns
+    return cdr[:4] + struct.pack("<iI", total // 1_000_000_000, total % 1_000_000_000) + cdr[12:]
+
+
+class LoopingPlayer:
+    """Publishes a bag's sensor topics at the bag's pace, looping with stamps moved forward each loop."""
+
+    def __init__(self, bus_node: Any, bag: Path, rate: float = 1.0) -> None:
+        from edge_llm_ros.transport.qos import SENSOR_DATA
+
+        self._node = bus_node
+        self.bag = Path(bag)
+        self.rate = rate
+        self._qos = SENSOR_DATA
+        self._publishers: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-player", daemon=True)
+        #: (stamp_ns, camera) of every frame published, with the wall time it went out.
+        self.frames: list[tuple[int, str, int]] = []
+        self.loops = 0
+        self.error: BaseException | None = None
+
+    def start(self) -> LoopingPlayer:
+        """Start playing on a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop after the current message."""
+        self._stop.set()
+        self._thread.join(5.0)
+
+    def _publisher(self, topic: str, typename: str) -> Any:
+        if topic not in self._publishers:
+            self._publishers[topic] = self._node.create_publisher(topic, typename, self._qos)
+        return self._publishers[topic]
+
+    def _run(self) -> None:
+        from edge_llm_ros.bags.reader import BagReader
+
+        try:
+            offset = 0
+            started = time.monotonic()
+            bag_first: int | None = None
+            bag_last = 0
+            while not self._stop.is_set():
+                with BagReader(self.bag) as reader:
+                    for message in reader.messages():
+                        if self._stop.is_set():
+                            return
+                        if message.typename not in INPUT_TYPES:
+                            continue
+                        bag_first = message.stamp_ns if bag_first is None else bag_first
+                        bag_last = max(bag_last, message.stamp_ns)
+                        due = started + (message.stamp_ns + offset - bag_first) / 1e9 / self.rate
+                        if (delay := due - time.monotonic()) > 0 and self._stop.wait(delay):
+                            return
+                        data = _restamp(message.data, offset)
+                        if message.typename == "sensor_msgs/msg/Image":
+                            self.frames.append((_stamp(data), _frame_id(data), time.time_ns()))
+                        self._publisher(message.topic, message.typename).publish_raw(data)
+                # The next loop starts one frame period after this one, stamps shifted alike, so
+                # every stage sees time moving forward as on a long drive.
+                offset += (bag_last - (bag_first or 0)) + 100_000_000
+                self.loops += 1
+        except BaseException as exc:  # reported by the bench, never silently lost
+            self.error = exc
+
+
+# ====================================================================== output probe
+@dataclass
+class OutputLog:
+    """Arrivals on one output topic: (recv_ns, stamp_ns, camera)."""
+
+    arrivals: list[tuple[int, int, str]] = field(default_factory=list)
+    malformed: int = 0
+
+    def keys(self) -> Counter[tuple[int, str]]:
+        """How many times each (stamp, camera) arrived."""
+        return Counter((stamp, camera) for _recv, stamp, camera in self.arrivals)
+
+    def duplicates(self, start_ns: int = 0) -> int:
+        """Extra copies of keys that arrived more than once (after `start_ns`)."""
+        counts = Counter((s, c) for recv, s, c in self.arrivals if recv >= start_ns)
+        return sum(n - 1 for n in counts.values() if n > 1)
+
+
+class OutputProbe:
+    """Subscribes to detections and decisions like a downstream user and logs every arrival."""
+
+    def __init__(self, bus_node: Any) -> None:
+        from edge_llm_ros.decision.record import DecisionDecodeError, DecisionRecord
+        from edge_llm_ros.msgs.codec import CodecError
+        from edge_llm_ros.transport.qos import QoSProfile
+
+        codec = bus_node.bus.codec
+        self.logs = {topic: OutputLog() for topic in OUTPUT_TOPIC.values()}
+        self._subs: list[Any] = []
+
+        def detections(data: bytes) -> tuple[int, str]:
+            return _stamp(data), _frame_id(data)
+
+        def decision(data: bytes) -> tuple[int, str]:
+            record = DecisionRecord.from_json(codec.deserialize(data, "std_msgs/msg/String").data)
+            return int(record.stamp_ns), str(record.camera)
+
+        parsers = {"/edge_llm/detections": detections, "/edge_llm/decision": decision}
+        types = {
+            "/edge_llm/detections": "vision_msgs/msg/Detection2DArray",
+            "/edge_llm/decision": "std_msgs/msg/String",
+        }
+        for topic, parse in parsers.items():
+            holder: list[Any] = []
+            log = self.logs[topic]
+
+            def ready(holder: list[Any] = holder, parse: Any = parse, log: OutputLog = log) -> None:
+                if not holder:
+                    return
+                while (sample := holder[0].take(0.0)) is not None:
+                    try:
+                        stamp, camera = parse(sample.data)
+                    except (CodecError, DecisionDecodeError, struct.error, ValueError):
+                        log.malformed += 1
+                        continue
+                    log.arrivals.append((time.time_ns(), stamp, camera))
+
+            sub = bus_node.create_subscription(topic, types[topic], QoSProfile(depth=1000), on_ready=ready)
+            holder.append(sub)
+            self._subs.append(sub)
+
+
+# ====================================================================== helpers
+def percentiles(values: Sequence[float]) -> dict[str, float | None]:
+    """p50/p99/max/mean (None when empty), rounded to 0.01."""
+    if not values:
+        return {"n": 0, "p50": None, "p99": None, "max": None, "mean": None}
+    arr = np.asarray(values, dtype=np.float64)
+    return {
+        "n": len(values),
+        "p50": round(float(np.percentile(arr, 50)), 2),
+        "p99": round(float(np.percentile(arr, 99)), 2),
+        "max": round(float(arr.max()), 2),
+        "mean": round(float(arr.mean()), 2),
+    }
+
+
+def _prepare_inputs(args: argparse.Namespace, report: Path) -> tuple[Path, Path | None, list[str]]:
+    """The bag, the model store and the model ids to use (building the defaults when not given)."""
+    bag = Path(args.bag) if args.bag else report / "bag"
+    if not args.bag and not bag.exists():
+        from edge_llm_ros.sim import synthesize
+
+        print(f"synthesising a {args.bag_duration:g} s traffic drive into {bag} ...", flush=True)
+        synthesize(bag, scene="traffic", duration_s=args.bag_duration, seed=0)
+    models: list[str] = list(args.models or [])
+    store = Path(args.model_store) if args.model_store else None
+    if store is None:
+        from edge_llm_ros.manager.tiny_models import NAME, build_store
+
+        store = report / "model_store"
+        if not store.exists():
+            build_store(store)
+        models = models or [f"{NAME}@1.0.0", f"{NAME}@2.0.0"]
+    return bag, store, models
+
+
+def _session(args: argparse.Namespace, report: Path, store: Path | None, models: list[str], kind: str) -> Any:
+    import random
+
+    from edge_llm_ros.cli.run import RunOptions, RunSession
+
+    node_params: dict[str, dict[str, Any]] = {"roi_preprocess": {"person_detector.enabled": bool(args.person_detector)}}
+    manager_params: dict[str, Any] = {
+        "node_heartbeat_period_s": args.heartbeat_period,
+        "heartbeat_timeout_s": args.heartbeat_timeout,
+        "respawn_backoff_s": 0.2,
+    }
+    if store is not None:
+        manager_params["model_store"] = str(store.resolve())
+        for k in ("vision_inference", "roi_preprocess"):
+            node_params.setdefault(k, {})["model_store"] = str(store.resolve())
+    if models:
+        name, _, version = models[0].partition("@")
+        node_params.setdefault("vision_inference", {}).update(model=name, model_version=version)
+    zenoh = {"hub": f"tcp/127.0.0.1:{_free_port()}", "domain_id": random.randint(100, 232)}
+    options = RunOptions(
+        config=Path(args.config),
+        transport="zenoh",
+        standbys={kind: args.standbys},
+        manager_params=manager_params,
+        node_params=node_params,
+        zenoh=zenoh,
+        run_dir=report / "run",
+    )
+    return RunSession(options)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _standby_ready(session: Any, kind: str) -> bool:
+    from edge_llm_ros.manager.roles import Role
+    from edge_llm_ros.runtime.lifecycle import State
+
+    group = session.manager.group(kind)
+    ready = [i for i in group.with_role(Role.STANDBY) if i.state is State.INACTIVE and i.last_beat is not None]
+    return group.active is not None and len(ready) >= 1
+
+
+def _wait(predicate: Any, timeout_s: float, poll_s: float = 0.01) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll_s)
+    return bool(predicate())
+
+
+def _frame_accounting(player: LoopingPlayer, probe: OutputProbe, start_ns: int, end_ns: int) -> dict[str, Any]:
+    """Frames published in [start_ns, end_ns) and how many got detections / a decision."""
+    frames = {(stamp, cam) for stamp, cam, sent in player.frames if start_ns <= sent < end_ns}
+    detections = probe.logs["/edge_llm/detections"].keys()
+    decisions = probe.logs["/edge_llm/decision"].keys()
+    with_det = sum(1 for f in frames if detections.get(f))
+    with_dec = sum(1 for f in frames if decisions.get(f))
+    sent = {(stamp, cam): at for stamp, cam, at in player.frames}
+    return {
+        "missing_decisions_sent_ns": sorted(sent[f] for f in frames if not decisions.get(f)),
+        "published": len(frames),
+        "with_detections": with_det,
+        "with_decision": with_dec,
+        "dropped_detections": len(frames) - with_det,
+        "dropped_decisions": len(frames) - with_dec,
+    }
+
+
+def _gap_ms(log: OutputLog, at_ns: int) -> float | None:
+    """Output-stream gap around `at_ns`: first arrival after it minus the last one before it."""
+    before = [recv for recv, _s, _c in log.arrivals if recv <= at_ns]
+    after = [recv for recv, _s, _c in log.arrivals if recv > at_ns]
+    if not before or not after:
+        return None
+    return (min(after) - max(before)) / 1e6
+
+
+def _write(report: Path, name: str, data: dict[str, Any]) -> Path:
+    report.mkdir(parents=True, exist_ok=True)
+    path = report / f"{name}.json"
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+# ====================================================================== failover
+def bench_failover(args: argparse.Namespace) -> int:
+    """Kill (or stop) the active instance `--cycles` times during a paced replay; report the gaps."""
+    report = Path(args.report)
+    report.mkdir(parents=True, exist_ok=True)
+    kind = args.node
+    bag, store, models = _prepare_inputs(args, report)
+    signals = {"kill": [signal.SIGKILL], "stop": [signal.SIGSTOP], "both": [signal.SIGKILL, signal.SIGSTOP]}[
+        args.signal
+    ]
+    session = _session(args, report, store, models, kind)
+    cycles: list[dict[str, Any]] = []
+    player: LoopingPlayer | None = None
+    t_start = time.monotonic()
+    try:
+        print("starting the scene (one process per node instance) ...", flush=True)
+        session.start()
+        bench_node = session.bus.create_node("bench_lifecycle")
+        probe = OutputProbe(bench_node)
+        output = probe.logs[OUTPUT_TOPIC[kind]]
+        player = LoopingPlayer(bench_node, bag, args.rate).start()
+        if not _wait(lambda: len(output.arrivals) >= 5, 60.0):
+            raise RuntimeError(f"no output on {OUTPUT_TOPIC[kind]} within 60 s (see {session.run_dir}/logs)")
+        measure_from = time.time_ns()
+        for cycle in range(args.cycles):
+            if not _wait(lambda: _standby_ready(session, kind), args.standby_timeout):
+                print(f"cycle {cycle}: no warm standby within {args.standby_timeout} s; stopping", flush=True)
+                break
+            time.sleep(args.settle)
+            sig = signals[cycle % len(signals)]
+            victim = session.manager.active_name(kind)
+            seen = len(session.manager.events("failover"))
+            kill_ns = time.time_ns()
+            pid = session.kill(victim, sig)
+            if not _wait(lambda seen=seen: len(session.manager.events("failover")) > seen, 10.0, 0.002):
+                print(f"cycle {cycle}: failover not detected within 10 s", flush=True)
+                cycles.append({"cycle": cycle, "signal": sig.name, "victim": victim, "detected": False})
+                continue
+            event = session.manager.events("failover")[seen]
+            # Let outputs resume before measuring the gap.
+            _wait(lambda kill_ns=kill_ns: any(r > kill_ns for r, _s, _c in output.arrivals), 5.0)
+            row = {
+                "cycle": cycle,
+                "signal": sig.name,
+                "victim": victim,
+                "pid": pid,
+                "took_over": event.get("activated"),
+                "reason": event.get("reason"),
+                "detection_ms": round((event["detected_ns"] - kill_ns) / 1e6, 3),
+                "activation_ms": round((event["activated_ns"] - kill_ns) / 1e6, 3)
+                if event.get("activated_ns")
+                else None,
+                "gap_ms": _gap_ms(output, kill_ns),
+            }
+            cycles.append(row)
+            print(
+                f"cycle {cycle:2d} {sig.name:7s} {victim:>20s} -> {event.get('activated')}: detected "
+                f"{row['detection_ms']:.1f} ms ({event.get('reason')}), active {row['activation_ms']} ms, "
+                f"output gap {row['gap_ms']}",
+                flush=True,
+            )
+        time.sleep(1.0)
+        measure_to = time.time_ns() - 500_000_000  # the last frames are still in the pipeline
+        player.stop()
+        time.sleep(0.5)
+        respawns = [e.get("respawn_s") for e in session.manager.events("failover") if e.get("respawn_s")]
+        ok = [c for c in cycles if c.get("detection_ms") is not None]
+        reasons = Counter(str(c["reason"]).split(" (")[0].split(" for ")[0] for c in ok)
+        period_ms = 1e3 / (10.0 * args.rate)  # the sample drives have 10 Hz cameras
+        result = {
+            "bench": "failover",
+            "node": kind,
+            "transport": "zenoh",
+            "signal": args.signal,
+            "cycles_requested": args.cycles,
+            "cycles_completed": len(ok),
+            "standbys": args.standbys,
+            "heartbeat_period_ms": args.heartbeat_period * 1e3,
+            "heartbeat_timeout_ms": args.heartbeat_timeout * 1e3,
+            "frame_period_ms": period_ms,
+            "failover_gap_ms": percentiles([c["gap_ms"] for c in ok if c["gap_ms"] is not None]),
+            "failover_gap_beyond_frame_period_ms": percentiles(
+                [max(0.0, c["gap_ms"] - period_ms) for c in ok if c["gap_ms"] is not None]
+            ),
+            "detection_ms": percentiles([c["detection_ms"] for c in ok]),
+            "detection_ms_by_signal": {
+                s.name: percentiles([c["detection_ms"] for c in ok if c["signal"] == s.name]) for s in signals
+            },
+            "activation_ms": percentiles([c["activation_ms"] for c in ok if c["activation_ms"] is not None]),
+            "respawn_s": percentiles(respawns),
+            "detected_by": dict(reasons),
+            "frames": _frame_accounting(player, probe, measure_from, measure_to),
+            "duplicates": {
+                "detections": probe.logs["/edge_llm/detections"].duplicates(measure_from),
+                "decisions": probe.logs["/edge_llm/decision"].duplicates(measure_from),
+            },
+            "player_loops": player.loops,
+            "wall_s": round(time.monotonic() - t_start, 1),
+            "models": models,
+            "bag": str(bag),
+            "per_cycle": cycles,
+        }
+        if player.error is not None:
+            result["player_error"] = repr(player.error)
+    finally:
+        if player is not None:
+            player.stop()
+        session.close()
+    path = _write(report, "failover", result)
+    print(json.dumps({k: v for k, v in result.items() if k != "per_cycle"}, indent=1))
+    print(f"report: {path}")
+    return 0 if result["cycles_completed"] >= min(args.cycles, 1) else 1
+
+
+# ====================================================================== swap
+def bench_swap(args: argparse.Namespace) -> int:
+    """Alternate the node's model `--swaps` times during a paced replay; report times, drops, duplicates."""
+    from edge_llm_ros.nodes.lifecycle_manager import call_swap
+
+    report = Path(args.report)
+    report.mkdir(parents=True, exist_ok=True)
+    kind = args.node
+    bag, store, models = _prepare_inputs(args, report)
+    if len(models) < 2:
+        raise SystemExit("bench swap needs two model ids (--models A B)")
+    session = _session(args, report, store, models, kind)
+    swaps: list[dict[str, Any]] = []
+    player: LoopingPlayer | None = None
+    t_start = time.monotonic()
+    try:
+        print("starting the scene (one process per node instance) ...", flush=True)
+        session.start()
+        bench_node = session.bus.create_node("bench_lifecycle")
+        probe = OutputProbe(bench_node)
+        output = probe.logs[OUTPUT_TOPIC[kind]]
+        player = LoopingPlayer(bench_node, bag, args.rate).start()
+        if not _wait(lambda: len(output.arrivals) >= 5, 60.0):
+            raise RuntimeError(f"no output on {OUTPUT_TOPIC[kind]} within 60 s (see {session.run_dir}/logs)")
+        measure_from = time.time_ns()
+        for i in range(args.swaps):
+            if not _wait(lambda: _standby_ready(session, kind), args.standby_timeout):
+                print(f"swap {i}: no warm standby within {args.standby_timeout} s; stopping", flush=True)
+                break
+            time.sleep(args.settle)
+            target = models[(i + 1) % len(models)]
+            requested_ns = time.time_ns()
+            result = call_swap(bench_node, "/lifecycle_manager", kind, target, 300.0)
+            record: dict[str, Any] = next(
+                (e for e in reversed(session.manager.events("swap")) if e["model"] == target), {}
+            )
+            switched = record.get("switched_ns")
+            row = {
+                "swap": i,
+                "to": target,
+                "outcome": result.get("outcome"),
+                "reason": result.get("reason"),
+                "timings_ms": result.get("timings_ms"),
+                "gap_ms": _gap_ms(output, switched) if switched else None,
+                "requested_ns": requested_ns,
+            }
+            swaps.append(row)
+            print(
+                f"swap {i}: -> {target}: {row['outcome']} {row['reason'] or ''} timings {row['timings_ms']} "
+                f"output gap {row['gap_ms']}",
+                flush=True,
+            )
+        time.sleep(1.0)
+        measure_to = time.time_ns() - 500_000_000
+        player.stop()
+        time.sleep(0.5)
+        done = [s for s in swaps if s["outcome"] == "committed"]
+
+        def timing(key: str) -> dict[str, float | None]:
+            return percentiles([s["timings_ms"][key] for s in done if key in (s["timings_ms"] or {})])
+
+        result_doc = {
+            "bench": "swap",
+            "node": kind,
+            "transport": "zenoh",
+            "swaps_requested": args.swaps,
+            "swaps_committed": len(done),
+            "models": models,
+            "swap_total_ms": timing("total"),
+            "validate_ms": timing("validate"),
+            "load_ms": timing("load"),
+            "switch_ms": timing("switch"),
+            "first_output_after_switch_ms": timing("serve"),
+            "standby_refresh_ms": timing("standbys"),
+            "output_gap_at_switch_ms": percentiles([s["gap_ms"] for s in done if s["gap_ms"] is not None]),
+            "frames": _frame_accounting(player, probe, measure_from, measure_to),
+            "duplicates": {
+                "detections": probe.logs["/edge_llm/detections"].duplicates(measure_from),
+                "decisions": probe.logs["/edge_llm/decision"].duplicates(measure_from),
+            },
+            "wall_s": round(time.monotonic() - t_start, 1),
+            "bag": str(bag),
+            "per_swap": swaps,
+        }
+        if player.error is not None:
+            result_doc["player_error"] = repr(player.error)
+    finally:
+        if player is not None:
+            player.stop()
+        session.close()
+    path = _write(report, "swap", result_doc)
+    print(json.dumps({k: v for k, v in result_doc.items() if k != "per_swap"}, indent=1))
+    print(f"report: {path}")
+    return 0 if result_doc["swaps_committed"] == len(swaps) and swaps else 1
+
+
+# ====================================================================== CLI
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report", required=True, type=Path, help="output directory for the JSON report")
+    p.add_argument("--node", default="vision_inference", choices=sorted(OUTPUT_TOPIC), help="node kind to exercise")
+    p.add_argument("--config", default="traffic.yaml", help="scene YAML")
+    p.add_argument("--bag", help="drive to replay (default: synthesise a traffic drive into the report dir)")
+    p.add_argument("--bag-duration", type=float, default=20.0, help="seconds of drive to synthesise")
+    p.add_argument("--rate", type=float, default=1.0, help="replay rate (1.0 = real time)")
+    p.add_argument("--model-store", help="model store (default: tiny ONNX classifiers built in the report dir)")
+    p.add_argument("--models", nargs="+", help="model ids: the first one starts, swaps alternate")
+    p.add_argument("--standbys", type=int, default=1, help="warm standbys of the node")
+    p.add_argument("--heartbeat-period", type=float, default=0.01, help="node heartbeat period, s")
+    p.add_argument("--heartbeat-timeout", type=float, default=0.05, help="manager heartbeat timeout, s")
+    p.add_argument("--settle", type=float, default=1.0, help="seconds of steady output before each cycle")
+    p.add_argument("--standby-timeout", type=float, default=120.0, help="wait for a warm standby, s")
+    p.add_argument("--person-detector", action="store_true", help="keep the ROI person detector on")
+
+
+def add_bench_commands(verbs: Any) -> None:
+    """Add `failover` and `swap` under an existing `bench` command's subparsers."""
+    failover = verbs.add_parser("failover", help="kill the active node N times during a paced replay")
+    _common(failover)
+    failover.add_argument("--cycles", type=int, default=20, help="kill cycles (>= 20 for the p99)")
+    failover.add_argument("--signal", choices=("kill", "stop", "both"), default="kill", help="SIGKILL/SIGSTOP")
+    failover.set_defaults(func=bench_failover)
+    swap = verbs.add_parser("swap", help="hot-swap the node's model during a paced replay")
+    _common(swap)
+    swap.add_argument("--swaps", type=int, default=6, help="number of swaps (alternating models)")
+    swap.set_defaults(func=bench_swap)
+
+
+def register(subparsers: Any) -> None:
+    """Add `bench` with `failover` and `swap` (use add_bench_commands if `bench` exists already)."""
+    bench = subparsers.add_parser("bench", help="benchmarks: lifecycle failover and hot-swap")
+    verbs = bench.add_subparsers(dest="bench_command", metavar="{failover,swap}")
+    verbs.required = True
+    add_bench_commands(verbs)
