@@ -479,17 +479,22 @@ class LifecycleManager:
     def _wait_seen(self, inst: Instance, timeout_s: float) -> str | None:
         """None once the instance's new incarnation has beaten or answered; else why not."""
         deadline = time.monotonic() + timeout_s
+        # Nodes started by someone else (ros2 launch) may have no heartbeat configured: they
+        # count as up once get_state answers, and are then watched by get_state polling.
+        next_probe = time.monotonic() + (0.0 if self.config.heartbeat_period_s <= 0 else 2.0)
         while time.monotonic() < deadline:
             if inst.failure:
                 return inst.failure
             if inst.last_beat is not None:
                 return None
-            if self.config.heartbeat_period_s <= 0:
-                # Nodes without heartbeats: reachable once get_state answers.
+            if time.monotonic() >= next_probe:
                 with contextlib.suppress(NodeUnreachableError):
                     self.port.client(inst.fqn).get_state(min(1.0, self.config.get_state_timeout_s))
+                    if inst.last_beat is None and self.config.heartbeat_period_s > 0:
+                        _log.info("%s answers but sends no heartbeat; watching it by get_state", inst.name)
                     inst.reachable = True
                     return None
+                next_probe = time.monotonic() + 0.5
             if self._stop.wait(0.01):
                 return "manager stopping"
         return f"{inst.name} did not come up within {timeout_s:g} s"

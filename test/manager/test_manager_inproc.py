@@ -155,3 +155,17 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError, match="not in node_names"):
         ManagerConfig(node_names=("a",), standbys={"b": 1})
     assert Role.ACTIVE.value == "active"
+
+
+def test_swap_refused_at_configure_reports_the_nodes_reason(make_scene: Callable[..., Scene]) -> None:
+    # The decision node has no model parameters: the candidate's configure fails, naming them;
+    # the reason travels back in the candidate's heartbeat, and the old instance keeps serving.
+    scene = make_scene(["decision"], {"decision": 1})
+    manager = scene.manager
+    result = manager.swap("decision", "some_model@1")
+    assert not result.ok and result.outcome == "rejected"
+    assert "unknown parameter(s) ['model', 'model_version']" in result.reason
+    assert manager.active_name("decision") == "decision"
+    assert node_state(scene, "decision") is State.ACTIVE
+    assert set(manager.roles("decision")) == {"decision", "decision_1"}  # the candidate is gone
+    assert manager.events("swap")[-1]["outcome"] == "rejected"
