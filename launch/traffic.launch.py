@@ -1,0 +1,223 @@
+"""Launch the edge_llm_ros traffic pipeline under ROS 2.
+
+    ros2 launch edge_llm_ros traffic.launch.py --show-args
+    ros2 launch edge_llm_ros traffic.launch.py standby_count:=1 use_sim_time:=true
+    ros2 bag play <drive> --clock        # in another shell, with use_sim_time:=true above
+
+Starts, as launch_ros LifecycleNode actions:
+- every worker node the scene's params file lists under lifecycle_manager.node_names (the node
+  kind is its console script, and its node name), plus llm_inference with llm:=on;
+- `standby_count` warm standbys of each worker, named <kind>_standby_<i>: configured and inactive,
+  activated by the manager when the active one dies; launch respawns a dead node process, and
+  the manager configures it as the new standby;
+- the lifecycle manager, self-activating (--autostart) and then, with its `autostart` parameter,
+  bringing every worker up in order.
+
+Parameters come from config/<scene>.yaml (the `params_file` argument). A standby's name matches
+no section of that file, so it gets its kind's section explicitly. The sensor inputs can be
+remapped (camera_topic, camera_info_topic, radar_topic, gps_topic); `namespace` applies to the
+node names (the pipeline's topics are absolute). industrial.launch.py runs this same description
+for the industrial scene.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from ament_index_python.packages import get_package_share_directory
+from launch.action import Action
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.launch_context import LaunchContext
+from launch.launch_description import LaunchDescription
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import LifecycleNode
+
+PACKAGE = "edge_llm_ros"
+SCENE = "traffic"
+#: The scene's parameters, relative to the package share directory (config/<scene>.yaml).
+PARAMS_FILE = "config/traffic.yaml"
+
+#: Console scripts of setup.py that are nodes (kind == executable == default node name).
+NODE_EXECUTABLES = (
+    "sensor_fusion",
+    "roi_preprocess",
+    "vision_inference",
+    "llm_inference",
+    "decision",
+    "lifecycle_manager",
+)
+#: Worker kinds when a params file names none, in bring-up order.
+DEFAULT_WORKERS = ("sensor_fusion", "roi_preprocess", "vision_inference", "decision")
+LLM_EXECUTABLE = "llm_inference"
+MANAGER_EXECUTABLE = "lifecycle_manager"
+#: The LLM is advisory (never on the safety path): no warm standby for it.
+NO_STANDBY = frozenset({LLM_EXECUTABLE})
+#: Mirrors the manager's node_heartbeat_period_s default; the params file may set another.
+DEFAULT_HEARTBEAT_PERIOD_S = 0.01
+MODEL_STORE_ENV = "EDGE_LLM_ROS_MODEL_STORE"
+
+#: (launch argument, default topic the nodes use, description).
+SENSOR_REMAPS = (
+    ("camera_topic", "/camera/image_raw", "Camera image input (sensor_msgs/Image) of every node that reads it"),
+    ("camera_info_topic", "/camera/camera_info", "Camera intrinsics input (sensor_msgs/CameraInfo)"),
+    ("radar_topic", "/radar/tracks", "Radar tracks input (radar_msgs/RadarTracks)"),
+    ("gps_topic", "/gps/fix", "GPS input (sensor_msgs/NavSatFix)"),
+)
+
+
+def _truthy(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "on", "yes")
+
+
+def _section(document: Mapping[str, Any], node: str) -> dict[str, Any]:
+    """`node`'s ros__parameters in a ROS 2 params file, wildcard sections first."""
+    merged: dict[str, Any] = {}
+    for key in ("/**", "**", node, f"/{node}"):
+        section = document.get(key)
+        if isinstance(section, Mapping) and isinstance(section.get("ros__parameters"), Mapping):
+            merged.update(section["ros__parameters"])
+    return merged
+
+
+def _setup(context: LaunchContext, scene: str) -> list[Action]:
+    """Build the node actions once the launch arguments are known."""
+
+    def arg(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    params_file = arg("params_file")
+    if not os.path.isfile(params_file):
+        raise RuntimeError(f"{scene}: parameters file {params_file!r} not found (params_file:=...)")
+    with open(params_file, encoding="utf-8") as stream:
+        document = yaml.safe_load(stream) or {}
+    manager_params = _section(document, MANAGER_EXECUTABLE)
+    kinds = [str(k) for k in manager_params.get("node_names") or DEFAULT_WORKERS]
+    llm = _truthy(arg("llm"))
+    if llm and LLM_EXECUTABLE not in kinds:
+        kinds.append(LLM_EXECUTABLE)
+    if not llm:
+        kinds = [k for k in kinds if k != LLM_EXECUTABLE]
+    unknown = [k for k in kinds if k not in NODE_EXECUTABLES or k == MANAGER_EXECUTABLE]
+    if unknown:
+        raise RuntimeError(f"{params_file}: node_names has {unknown}; node executables: {list(NODE_EXECUTABLES)}")
+    try:
+        standby_count = int(arg("standby_count"))
+    except ValueError:
+        raise RuntimeError(f"standby_count must be an integer, got {arg('standby_count')!r}") from None
+    if not 0 <= standby_count <= 8:
+        raise RuntimeError(f"standby_count must be in 0..8, got {standby_count}")
+
+    namespace = arg("namespace")
+    use_sim_time = _truthy(arg("use_sim_time"))
+    log_level = arg("log_level")
+    heartbeat = float(manager_params.get("node_heartbeat_period_s", DEFAULT_HEARTBEAT_PERIOD_S))
+    remappings = [(default, arg(name)) for name, default, _ in SENSOR_REMAPS if arg(name) != default]
+
+    actions: list[Action] = []
+    model_store = arg("model_store")
+    if model_store:
+        # Every process resolves models (and the manager validates swaps) in this store.
+        actions.append(SetEnvironmentVariable(MODEL_STORE_ENV, model_store))
+
+    for kind in kinds:
+        copies = 0 if kind in NO_STANDBY else standby_count
+        for index in range(copies + 1):
+            name = kind if index == 0 else f"{kind}_standby_{index}"
+            parameters: list[Any] = [params_file]
+            if name != kind:
+                parameters.append(_section(document, kind))
+            parameters.append({"use_sim_time": use_sim_time, "heartbeat_period_s": heartbeat})
+            actions.append(
+                LifecycleNode(
+                    package=PACKAGE,
+                    executable=kind,
+                    name=name,
+                    namespace=namespace,
+                    parameters=parameters,
+                    remappings=remappings,
+                    ros_arguments=["--log-level", log_level],
+                    output="screen",
+                    # A killed node comes back under the same name; the manager, which has
+                    # activated a standby meanwhile, configures it as the new standby.
+                    respawn=True,
+                    respawn_delay=1.0,
+                )
+            )
+
+    manager_overrides: dict[str, Any] = {
+        "node_names": kinds,
+        "autostart": True,
+        "use_sim_time": use_sim_time,
+        # Only kinds that have standbys: the manager declares standbys.<kind> for worker kinds.
+        **{f"standbys.{kind}": standby_count for kind in kinds if kind not in NO_STANDBY},
+    }
+    actions.append(
+        LifecycleNode(
+            package=PACKAGE,
+            executable=MANAGER_EXECUTABLE,
+            name=MANAGER_EXECUTABLE,
+            namespace=namespace,
+            parameters=[params_file, manager_overrides],
+            arguments=["--autostart"],
+            ros_arguments=["--log-level", log_level],
+            output="screen",
+        )
+    )
+    return actions
+
+
+def scene_launch_description(scene: str) -> LaunchDescription:
+    """The whole pipeline of `scene` (config/<scene>.yaml), with its documented arguments."""
+    share = get_package_share_directory(PACKAGE)
+    arguments = [
+        DeclareLaunchArgument(
+            "namespace", default_value="", description="Namespace of every node (node names; topics are absolute)"
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time",
+            default_value="false",
+            choices=["true", "false"],
+            description="Follow /clock (ros2 bag play --clock) instead of wall time",
+        ),
+        DeclareLaunchArgument(
+            "model_store",
+            default_value="",
+            description=f"Model store directory for every node ({MODEL_STORE_ENV}); '' = "
+            f"${MODEL_STORE_ENV} or ~/.cache/edge_llm_ros/models",
+        ),
+        DeclareLaunchArgument(
+            "llm",
+            default_value="off",
+            choices=["on", "off", "true", "false"],
+            description="Run the LLM advisory node (llm_inference); it never sits on the safety path",
+        ),
+        DeclareLaunchArgument(
+            "standby_count",
+            default_value="1",
+            description="Warm standbys per worker node (<node>_standby_<i>, configured and inactive), 0..8",
+        ),
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=os.path.join(share, "config", f"{scene}.yaml"),  # PARAMS_FILE for this scene
+            description=f"ROS 2 parameters file of the scene (default: config/{scene}.yaml)",
+        ),
+        DeclareLaunchArgument(
+            "log_level",
+            default_value="info",
+            choices=["debug", "info", "warn", "error", "fatal"],
+            description="Log level of every node",
+        ),
+        *(
+            DeclareLaunchArgument(name, default_value=default, description=f"{text} (default {default})")
+            for name, default, text in SENSOR_REMAPS
+        ),
+    ]
+    return LaunchDescription([*arguments, OpaqueFunction(function=_setup, kwargs={"scene": scene})])
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Entry point of `ros2 launch edge_llm_ros traffic.launch.py`."""
+    return scene_launch_description(SCENE)
