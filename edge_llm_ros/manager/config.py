@@ -54,6 +54,8 @@ class ManagerConfig:
     swap_serve_timeout_s: float = 10.0
     #: Model parameters per kind; kinds not listed use `model` / `model_version`.
     model_params: Mapping[str, ModelParams] = field(default_factory=dict)
+    #: The model id each kind starts with (from its parameters), for status and swap validation.
+    initial_models: Mapping[str, str] = field(default_factory=dict)
     #: How many failover/swap records status() keeps.
     history: int = 200
 

@@ -121,7 +121,8 @@ class LifecycleManager:
         self._lock = threading.RLock()
         self._swap_lock = threading.Lock()
         self._groups: dict[str, Group] = {
-            kind: Group(kind, int(config.standbys.get(kind, 0))) for kind in config.node_names
+            kind: Group(kind, int(config.standbys.get(kind, 0)), model=config.initial_models.get(kind, ""))
+            for kind in config.node_names
         }
         self._by_fqn: dict[str, Instance] = {}
         self._names = itertools.count(1)

@@ -25,6 +25,7 @@ import numpy as np
 from edge_llm_ros.manager.config import ManagerConfig, ModelParams
 from edge_llm_ros.manager.manager import LifecycleManager, ManagerError, Validator
 from edge_llm_ros.manager.ports import HeartbeatCallback, LivelinessCallback, NodeUnreachableError
+from edge_llm_ros.manager.roles import model_id_of
 from edge_llm_ros.manager.spawner import InstanceSpec, Spawner
 from edge_llm_ros.msgs.codec import CodecError, MessageCodec
 from edge_llm_ros.nodes import topics
@@ -266,6 +267,14 @@ class LifecycleManagerNode(ManagedNode):
         p = self.params
         names = tuple(p["node_names"])
         standbys = {kind: p[f"standbys.{kind}"] for kind in WORKER_KINDS if p[f"standbys.{kind}"] and kind in names}
+        model_params = _model_parameters(p["model_parameters"])
+        initial_models = {}
+        for kind in names:
+            # What the scene's params file makes each kind load (name@version, or name = newest).
+            section = params_for_node(self.context.params_document, kind, self.namespace)
+            params = model_params.get(kind, ModelParams())
+            if model := model_id_of(section, params.name_param, params.version_param):
+                initial_models[kind] = model
         return ManagerConfig(
             node_names=names,
             standbys=standbys,
@@ -288,7 +297,8 @@ class LifecycleManagerNode(ManagedNode):
             max_respawn_attempts=p["max_respawn_attempts"],
             swap_serve_messages=p["swap_serve_messages"],
             swap_serve_timeout_s=p["swap_serve_timeout_s"],
-            model_params=_model_parameters(p["model_parameters"]),
+            model_params=model_params,
+            initial_models=initial_models,
         )
 
     def on_configure(self) -> CallbackReturn:

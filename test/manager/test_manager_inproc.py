@@ -169,3 +169,9 @@ def test_swap_refused_at_configure_reports_the_nodes_reason(make_scene: Callable
     assert node_state(scene, "decision") is State.ACTIVE
     assert set(manager.roles("decision")) == {"decision", "decision_1"}  # the candidate is gone
     assert manager.events("swap")[-1]["outcome"] == "rejected"
+
+
+def test_initial_models_come_from_the_scene_parameters(make_scene: Callable[..., Scene]) -> None:
+    scene = make_scene(["roi_preprocess", "vision_inference"], activate=False)
+    assert scene.manager.group("roi_preprocess").model == "person_detector"
+    assert scene.manager.group("vision_inference").model == "roi_classifier"
