@@ -53,8 +53,11 @@ def run_node(node_cls: type[ManagedNode], default_name: str, argv: list[str] | N
 
     args_list = list(sys.argv[1:] if argv is None else argv)
     if "--ros-args" in args_list:
-        from edge_llm_ros.transport.ros2_host import run_ros2_node  # the only path that imports rclpy
-
+        try:
+            from edge_llm_ros.transport.ros2_host import run_ros2_node  # the only path that imports rclpy
+        except ImportError as exc:
+            print(f"{default_name}: --ros-args needs ROS 2 (rclpy): {exc}; source your ROS 2 setup.bash first")
+            return 2
         return run_ros2_node(node_cls, default_name, args_list)
     args = parser(default_name).parse_args(args_list)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
