@@ -5,6 +5,7 @@ numpy and jsonschema; onnxruntime-genai is imported when an engine is created, t
 transformers only when a model is built.
 """
 
+from edge_llm_ros.llm.advisor import AdvisorConfig, AdvisoryRecord, SceneAdvisor
 from edge_llm_ros.llm.advisory import Advisory, AdvisorySchema, InvalidAdvisoryError, extract_json_object
 from edge_llm_ros.llm.batcher import LlmBatcher, LlmBatcherConfig, LlmRequest, LlmResult
 from edge_llm_ros.llm.engine import (
@@ -19,7 +20,9 @@ from edge_llm_ros.llm.engine import (
 from edge_llm_ros.llm.prompt import PromptBuilder, SceneObject, SceneSummary
 
 __all__ = [
+    "AdvisorConfig",
     "Advisory",
+    "AdvisoryRecord",
     "AdvisorySchema",
     "GenerationResult",
     "InvalidAdvisoryError",
@@ -33,6 +36,7 @@ __all__ = [
     "LlmResult",
     "ModelInfo",
     "PromptBuilder",
+    "SceneAdvisor",
     "SceneObject",
     "SceneSummary",
     "extract_json_object",
