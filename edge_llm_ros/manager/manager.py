@@ -540,9 +540,9 @@ class LifecycleManager:
         reason = self._wait_seen(inst, self.config.spawn_timeout_s)
         if reason is not None:
             return reason
-        beat = inst.last_beat
-        if beat is not None and beat.state is State.INACTIVE:
-            return None  # already configured (an externally started node that kept its state)
+        state = self._state(inst)
+        if state in (State.INACTIVE, State.ACTIVE):
+            return None  # already configured (a node started by someone else, adopted as it is)
         return self._transition(inst, "configure", self.config.configure_timeout_s)
 
     # ================================================================== bring-up, start/stop/reset
@@ -603,9 +603,15 @@ class LifecycleManager:
                     raise ManagerError(f"start: {reason}")
             with self._lock:
                 active.set_role(Role.ACTIVE)
-            # Standbys that were reset need configuring again to be warm.
+            # Standbys that were reset need configuring again to be warm; an adopted node that
+            # was already active must step back (one active instance per kind).
             for inst in group.with_role(Role.STANDBY):
-                if self._state(inst) is State.UNCONFIGURED:
+                state = self._state(inst)
+                if state is State.ACTIVE:
+                    reason = self._transition(inst, "deactivate", self.config.deactivate_timeout_s)
+                    if reason is not None:
+                        self.fail(inst, f"second active instance would not step back: {reason}")
+                elif state is State.UNCONFIGURED:
                     reason = self._transition(inst, "configure", self.config.configure_timeout_s)
                     if reason is not None:
                         _log.warning("start: standby %s", reason)

@@ -175,3 +175,52 @@ def test_initial_models_come_from_the_scene_parameters(make_scene: Callable[...,
     scene = make_scene(["roi_preprocess", "vision_inference"], activate=False)
     assert scene.manager.group("roi_preprocess").model == "person_detector"
     assert scene.manager.group("vision_inference").model == "roi_classifier"
+
+
+def test_without_a_spawner_the_manager_adopts_running_nodes() -> None:
+    # As under ros2 launch: the nodes exist already (one even active); the manager finds them by
+    # name, keeps exactly one active per kind and watches them.
+    from edge_llm_ros.config_files import find_config
+    from edge_llm_ros.nodes.decision import DecisionNode
+    from edge_llm_ros.nodes.lifecycle_manager import LifecycleManagerNode
+    from edge_llm_ros.runtime.context import NodeContext, NodeOptions
+    from edge_llm_ros.runtime.executor import ExecutorThread
+    from edge_llm_ros.runtime.params import load_params_file
+    from edge_llm_ros.transport.inproc import InprocBus
+    from edge_llm_ros.transport.qos import QoSCatalog
+
+    bus = InprocBus()
+    context = NodeContext(
+        bus=bus,
+        qos=QoSCatalog.from_yaml(find_config("qos.yaml")),
+        params_document=load_params_file(find_config("traffic.yaml")),
+    )
+    spinner = ExecutorThread(context.executor).start()
+    beat = {"heartbeat_period_s": 0.01}
+    nodes = [DecisionNode(context, NodeOptions(name, parameter_overrides=beat)) for name in ("decision", "decision_1")]
+    manager_node = LifecycleManagerNode(
+        context,
+        NodeOptions(
+            "lifecycle_manager",
+            parameter_overrides={
+                "node_names": ["decision"],
+                "standbys.decision": 1,
+                "swap_validate": False,
+                "get_state_period_s": 0.0,
+            },
+        ),
+    )
+    try:
+        assert nodes[1].bring_up() is State.ACTIVE
+        assert manager_node.configure() is State.INACTIVE
+        assert manager_node.activate() is State.ACTIVE, manager_node.last_error
+        assert [n.state for n in nodes] == [State.ACTIVE, State.INACTIVE]
+        assert manager_node.manager.roles("decision") == {"decision": "active", "decision_1": "standby"}
+        result = manager_node.manager.swap("decision", "m@1")
+        assert result.outcome == "rejected" and "process supervisor" in result.reason
+    finally:
+        manager_node.destroy()
+        for node in nodes:
+            node.destroy()
+        spinner.stop()
+        bus.close()
