@@ -281,11 +281,11 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
 
 def format_status(status: Mapping[str, Any]) -> str:
     """A compact table of every instance."""
-    lines = [f"{'node':<18} {'instance':<22} {'role':<10} {'state':<13} {'pid':>7}  model"]
+    lines = [f"{'node':<18} {'instance':<28} {'role':<10} {'state':<13} {'pid':>7}  model"]
     for group in status["nodes"]:
         for inst in group["instances"]:
             lines.append(
-                f"{group['node']:<18} {inst['name']:<22} {inst['role']:<10} {inst['state']:<13} "
+                f"{group['node']:<18} {inst['name']:<28} {inst['role']:<10} {inst['state']:<13} "
                 f"{inst['pid'] or '-':>7}  {inst['model'] or '-'}"
             )
     return "\n".join(lines)

@@ -22,7 +22,6 @@ Guarantees (see docs/operations.md):
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import queue
 import threading
@@ -125,7 +124,6 @@ class LifecycleManager:
             for kind in config.node_names
         }
         self._by_fqn: dict[str, Instance] = {}
-        self._names = itertools.count(1)
         self._events: deque[dict[str, Any]] = deque(maxlen=config.history)
         self._liveliness: queue.SimpleQueue[tuple[str, bool, float]] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -168,10 +166,11 @@ class LifecycleManager:
             taken = {i.name for g in self._groups.values() for i in g.instances if i.role is not Role.RETIRED}
             if kind not in taken:
                 return kind
-            while True:
-                name = f"{kind}_{next(self._names)}"
-                if name not in taken:
-                    return name
+            # The names launch/traffic.launch.py gives standbys, so the two ways of running agree.
+            index = 1
+            while f"{kind}_standby_{index}" in taken:
+                index += 1
+            return f"{kind}_standby_{index}"
 
     def _add_instance(self, group: Group, role: Role, overrides: dict[str, Any] | None = None) -> Instance:
         params = self.config.model_params_for(group.kind)

@@ -10,7 +10,8 @@ Publishes /diagnostics (diagnostic_msgs/DiagnosticArray): one status per managed
 The manager drives nodes through `BusNodePort` (lifecycle_msgs services, `~/heartbeat` topics,
 bus node watch). With a `Spawner` (edge-llm-ros run sets `node.spawner` before configure) it
 starts, kills and respawns instances itself; without one (ros2 launch) it manages the nodes it
-finds under the expected names: `<kind>` for the first instance, `<kind>_<n>` for standbys.
+finds under the expected names: `<kind>` for the first instance, `<kind>_standby_<n>`
+for standbys (as launch/traffic.launch.py names them).
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ class InprocSpawner:
     """`Spawner` that creates node objects on a shared context (the embedded, one-process mode).
 
     Each instance gets its kind's section of the params document plus the spec's overrides, so a
-    standby named e.g. `vision_inference_1` runs with the `vision_inference` parameters.
+    standby named e.g. `vision_inference_standby_1` runs with the `vision_inference` parameters.
     """
 
     def __init__(self, context: NodeContext) -> None:

@@ -30,7 +30,7 @@ def test_bring_up_configures_all_then_activates_in_order(make_scene: Callable[..
     event_type = "lifecycle_msgs/msg/TransitionEvent"
     subs = {
         name: watcher.create_subscription(f"/{name}/transition_event", event_type, QoSProfile(depth=50))
-        for name in ("sensor_fusion", "decision", "decision_1")
+        for name in ("sensor_fusion", "decision", "decision_standby_1")
     }
     assert scene.node.activate() is State.ACTIVE, scene.node.last_error
     samples = []
@@ -44,13 +44,13 @@ def test_bring_up_configures_all_then_activates_in_order(make_scene: Callable[..
     primaries = [(n, s) for n, s in log if s in ("inactive", "active")]
     configured = [n for n, s in primaries if s == "inactive"]
     activated = [n for n, s in primaries if s == "active"]
-    assert configured == ["sensor_fusion", "decision", "decision_1"]
+    assert configured == ["sensor_fusion", "decision", "decision_standby_1"]
     assert activated == ["sensor_fusion", "decision"]
     last_configure = max(i for i, (_n, s) in enumerate(primaries) if s == "inactive")
     first_activate = min(i for i, (_n, s) in enumerate(primaries) if s == "active")
     assert last_configure < first_activate
-    assert scene.manager.roles("decision") == {"decision": "active", "decision_1": "standby"}
-    assert node_state(scene, "decision_1") is State.INACTIVE
+    assert scene.manager.roles("decision") == {"decision": "active", "decision_standby_1": "standby"}
+    assert node_state(scene, "decision_standby_1") is State.INACTIVE
 
 
 def test_heartbeat_loss_fails_over_to_the_standby_and_respawns(make_scene: Callable[..., Scene]) -> None:
@@ -61,10 +61,10 @@ def test_heartbeat_loss_fails_over_to_the_standby_and_respawns(make_scene: Calla
     assert active.heartbeat is not None
     active.heartbeat.stop()  # the process "hangs": no more heartbeats
     assert wait_until(lambda: bool(manager.events("failover")))
-    assert manager.active_name("decision") == "decision_1"
-    assert node_state(scene, "decision_1") is State.ACTIVE
+    assert manager.active_name("decision") == "decision_standby_1"
+    assert node_state(scene, "decision_standby_1") is State.ACTIVE
     failover = manager.events("failover")[0]
-    assert failover["instance"] == "decision" and failover["activated"] == "decision_1"
+    assert failover["instance"] == "decision" and failover["activated"] == "decision_standby_1"
     assert "no heartbeat" in failover["reason"]
     assert failover["detected_ns"] >= failover["last_beat_ns"]
     # The failed one is respawned as the new standby (a fresh node object under the same name).
@@ -80,7 +80,7 @@ def test_node_leaving_the_bus_fails_over(make_scene: Callable[..., Scene]) -> No
     time.sleep(0.2)  # a loss right after spawning is taken for the previous incarnation's
     scene.spawner.nodes["decision"]._bus_node.close()  # liveliness lost (inproc: node closed)
     assert wait_until(lambda: bool(manager.events("failover")))
-    assert manager.active_name("decision") in ("decision_1", "decision_2")
+    assert manager.active_name("decision") in ("decision_standby_1", "decision_standby_2")
     assert "liveliness" in manager.events("failover")[0]["reason"]
     actives = [n for n, node in scene.spawner.nodes.items() if node.state is State.ACTIVE]
     assert len(actives) == 1
@@ -105,7 +105,7 @@ def test_services_stop_start_reset_status(make_scene: Callable[..., Scene]) -> N
     assert call_trigger(client, MANAGER, "stop", 5.0) == (True, "stopped")
     assert node_state(scene, "decision") is State.INACTIVE and node_state(scene, "sensor_fusion") is State.INACTIVE
     assert call_trigger(client, MANAGER, "start", 5.0)[0]
-    assert node_state(scene, "decision") is State.ACTIVE and node_state(scene, "decision_1") is State.INACTIVE
+    assert node_state(scene, "decision") is State.ACTIVE and node_state(scene, "decision_standby_1") is State.INACTIVE
     ok, message = call_trigger(client, MANAGER, "status", 5.0)
     status = json.loads(message)
     assert ok and status["running"] is True
@@ -113,12 +113,12 @@ def test_services_stop_start_reset_status(make_scene: Callable[..., Scene]) -> N
     assert nodes["decision"]["active"] == "decision"
     assert {i["name"]: i["role"] for i in nodes["decision"]["instances"]} == {
         "decision": "active",
-        "decision_1": "standby",
+        "decision_standby_1": "standby",
     }
     assert call_trigger(client, MANAGER, "reset", 5.0)[0]
     assert all(node.state is State.UNCONFIGURED for node in scene.spawner.nodes.values())
     assert call_trigger(client, MANAGER, "start", 5.0)[0]
-    assert node_state(scene, "decision") is State.ACTIVE and node_state(scene, "decision_1") is State.INACTIVE
+    assert node_state(scene, "decision") is State.ACTIVE and node_state(scene, "decision_standby_1") is State.INACTIVE
 
 
 def test_while_stopped_a_failure_respawns_but_does_not_activate(make_scene: Callable[..., Scene]) -> None:
@@ -167,7 +167,7 @@ def test_swap_refused_at_configure_reports_the_nodes_reason(make_scene: Callable
     assert "unknown parameter(s) ['model', 'model_version']" in result.reason
     assert manager.active_name("decision") == "decision"
     assert node_state(scene, "decision") is State.ACTIVE
-    assert set(manager.roles("decision")) == {"decision", "decision_1"}  # the candidate is gone
+    assert set(manager.roles("decision")) == {"decision", "decision_standby_1"}  # the candidate is gone
     assert manager.events("swap")[-1]["outcome"] == "rejected"
 
 
@@ -197,7 +197,10 @@ def test_without_a_spawner_the_manager_adopts_running_nodes() -> None:
     )
     spinner = ExecutorThread(context.executor).start()
     beat = {"heartbeat_period_s": 0.01}
-    nodes = [DecisionNode(context, NodeOptions(name, parameter_overrides=beat)) for name in ("decision", "decision_1")]
+    nodes = [
+        DecisionNode(context, NodeOptions(name, parameter_overrides=beat))
+        for name in ("decision", "decision_standby_1")
+    ]
     manager_node = LifecycleManagerNode(
         context,
         NodeOptions(
@@ -215,7 +218,7 @@ def test_without_a_spawner_the_manager_adopts_running_nodes() -> None:
         assert manager_node.configure() is State.INACTIVE
         assert manager_node.activate() is State.ACTIVE, manager_node.last_error
         assert [n.state for n in nodes] == [State.ACTIVE, State.INACTIVE]
-        assert manager_node.manager.roles("decision") == {"decision": "active", "decision_1": "standby"}
+        assert manager_node.manager.roles("decision") == {"decision": "active", "decision_standby_1": "standby"}
         result = manager_node.manager.swap("decision", "m@1")
         assert result.outcome == "rejected" and "process supervisor" in result.reason
     finally:
