@@ -45,6 +45,9 @@ class AdvisorConfig:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     object_template: str = DEFAULT_OBJECT_TEMPLATE
     max_objects: int = 8
+    # Every explanation character is decode time (~3-4 chars/token): 120 keeps SmolLM2's
+    # advisories near 60 tokens; the shipped schema allows up to 200.
+    max_explanation_chars: int = 120
     schema_path: Path | None = None
     batcher: LlmBatcherConfig = field(default_factory=LlmBatcherConfig)
     warmup: bool = True
@@ -119,7 +122,9 @@ class SceneAdvisor:
     def schema_for(self, scene: SceneSummary) -> AdvisorySchema:
         """The advisory schema narrowed to this scene's actions and shown object ids."""
         shown = self.prompts.selected_objects(scene)
-        return self.schema.narrowed(scene.allowed_actions(), [o.object_id for o in shown])
+        return self.schema.narrowed(
+            scene.allowed_actions(), [o.object_id for o in shown], self.config.max_explanation_chars
+        )
 
     def advise(
         self,

@@ -135,9 +135,17 @@ class AdvisorySchema:
         """The actions this schema allows."""
         return tuple(self.schema["properties"]["action"]["enum"])
 
-    def narrowed(self, actions: Sequence[str] | None = None, object_ids: Sequence[int] | None = None) -> AdvisorySchema:
-        """A copy that allows only `actions` and only the given object ids (None: leave as is).
+    def narrowed(
+        self,
+        actions: Sequence[str] | None = None,
+        object_ids: Sequence[int] | None = None,
+        max_explanation: int | None = None,
+    ) -> AdvisorySchema:
+        """A copy narrowed to a scene.
 
+        Allows only `actions`, only the given object ids, and at most `max_explanation`
+        characters of explanation (None: leave that one as is). Every narrowed advisory is
+        still valid under the base schema.
         ValueError if an action is not in this schema (a scene YAML naming an unknown action).
         """
         schema = copy.deepcopy(self.schema)
@@ -147,6 +155,9 @@ class AdvisorySchema:
             if unknown or not actions:
                 raise ValueError(f"actions {unknown or list(actions)} not allowed by {self.schema_id}: {self.actions}")
             props["action"]["enum"] = list(dict.fromkeys(actions))
+        if max_explanation is not None:
+            base_max = int(props["explanation"].get("maxLength", max_explanation))
+            props["explanation"]["maxLength"] = max(1, min(base_max, max_explanation))
         if object_ids is not None:
             ids = sorted({int(i) for i in object_ids})
             ooc = props["objects_of_concern"]

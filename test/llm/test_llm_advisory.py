@@ -83,6 +83,14 @@ def test_narrowed_schema_limits_actions_and_ids(traffic_schema: AdvisorySchema) 
         traffic_schema.parse(json.dumps(dict(VALID, action="REJECT")))  # an industrial action
 
 
+def test_narrowed_explanation_length(advisory_schema: AdvisorySchema) -> None:
+    short = advisory_schema.narrowed(max_explanation=10)
+    short.parse(json.dumps(dict(VALID, explanation="x" * 10)))
+    with pytest.raises(InvalidAdvisoryError, match="explanation"):
+        short.parse(json.dumps(dict(VALID, explanation="x" * 11)))
+    assert advisory_schema.narrowed(max_explanation=500).schema["properties"]["explanation"]["maxLength"] == 200
+
+
 def test_narrowed_to_an_empty_scene_allows_no_ids(advisory_schema: AdvisorySchema) -> None:
     empty = advisory_schema.narrowed(object_ids=())
     empty.parse(json.dumps(dict(VALID, objects_of_concern=[])))
