@@ -230,6 +230,9 @@ class LifecycleManager:
             last = inst.last_beat
             if last is not None and last.incarnation == info.incarnation and info.seq <= last.seq:
                 return  # reordered or duplicated beat
+            if last is not None and last.incarnation == info.incarnation:
+                inst.max_beat_gap_s = max(inst.max_beat_gap_s, now - inst.last_beat_at)
+            inst.beats += 1
             inst.last_beat = info
             inst.last_beat_at = now
             inst.note_state(info.state, info.stamp_ns)

@@ -60,6 +60,10 @@ class Instance:
     #: time.monotonic() of the last role change (heartbeats older than this say nothing new).
     role_since: float = field(default_factory=time.monotonic)
     failure: str = ""
+    #: Longest silence between two heartbeats of this incarnation, and how many beats arrived:
+    #: what to look at before tightening heartbeat_timeout_s on a busy machine.
+    max_beat_gap_s: float = 0.0
+    beats: int = 0
     #: Lifecycle state: from the newest of (heartbeat, transition the manager completed).
     state: State | None = None
     state_ns: int = 0
@@ -98,6 +102,7 @@ class Instance:
         self.reachable = False
         self.started_at = time.monotonic()
         self.state, self.state_ns = None, 0
+        self.max_beat_gap_s, self.beats = 0.0, 0
 
     def describe(self, now: float | None = None) -> dict[str, Any]:
         """A JSON-ready summary for status()."""
@@ -113,6 +118,8 @@ class Instance:
             "heartbeat_age_ms": round((now - self.last_beat_at) * 1e3, 1) if beat is not None else None,
             "last_error": (beat.last_error if beat is not None else "") or self.failure,
             "respawns": self.respawns,
+            "heartbeats": self.beats,
+            "max_heartbeat_gap_ms": round(self.max_beat_gap_s * 1e3, 1),
         }
 
 
