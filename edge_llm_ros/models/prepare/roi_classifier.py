@@ -12,6 +12,7 @@ import importlib.metadata as md
 import logging
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -129,10 +130,13 @@ def export_fp32(out_path: Path) -> dict[str, Any]:
     batch = torch.export.Dim("batch", min=1, max=1024)
     with tempfile.TemporaryDirectory(prefix="edge_llm_ros_export_") as tmp:
         raw = Path(tmp) / "model.onnx"
-        torch.onnx.export(
-            net, (example,), str(raw), dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_shapes=({0: batch},), opset_version=OPSET,
-        )
+        with warnings.catch_warnings():
+            # torch's exporter warns about its own pytree internals; nothing the user can act on.
+            warnings.simplefilter("ignore", FutureWarning)
+            torch.onnx.export(
+                net, (example,), str(raw), dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: batch},), opset_version=OPSET, verbose=False,
+            )
         model = onnx.load(str(raw), load_external_data=True)
     onnx.save_model(model, str(out_path), save_as_external_data=False)
     onnx.checker.check_model(str(out_path))
