@@ -47,6 +47,8 @@ INPUT_TYPES = (
     "sensor_msgs/msg/NavSatFix",
 )
 OUTPUT_TOPIC = {"vision_inference": "/edge_llm/detections", "decision": "/edge_llm/decision"}
+#: The first stage's output: a frame missing here was lost upstream of the node under test.
+SCENE_TOPIC = "/edge_llm/fused_scene"
 
 
 # ====================================================================== paced, looping player
@@ -85,6 +87,8 @@ class LoopingPlayer:
         #: (stamp_ns, camera) of every frame published, with the wall time it went out.
         self.frames: list[tuple[int, str, int]] = []
         self.loops = 0
+        #: Wall time (ns) at which each loop after the first began.
+        self.loop_starts_ns: list[int] = []
         self.error: BaseException | None = None
 
     def start(self) -> LoopingPlayer:
@@ -130,6 +134,7 @@ class LoopingPlayer:
                 # every stage sees time moving forward as on a long drive.
                 offset += (bag_last - (bag_first or 0)) + 100_000_000
                 self.loops += 1
+                self.loop_starts_ns.append(time.time_ns())
         except BaseException as exc:  # reported by the bench, never silently lost
             self.error = exc
 
@@ -161,7 +166,7 @@ class OutputProbe:
         from edge_llm_ros.transport.qos import QoSProfile
 
         codec = bus_node.bus.codec
-        self.logs = {topic: OutputLog() for topic in OUTPUT_TOPIC.values()}
+        self.logs = {topic: OutputLog() for topic in (*OUTPUT_TOPIC.values(), SCENE_TOPIC)}
         self._subs: list[Any] = []
 
         def detections(data: bytes) -> tuple[int, str]:
@@ -171,10 +176,15 @@ class OutputProbe:
             record = DecisionRecord.from_json(codec.deserialize(data, "std_msgs/msg/String").data)
             return int(record.stamp_ns), str(record.camera)
 
-        parsers = {"/edge_llm/detections": detections, "/edge_llm/decision": decision}
+        def scene(data: bytes) -> tuple[int, str]:
+            fields = json.loads(codec.deserialize(data, "std_msgs/msg/String").data)
+            return int(fields["stamp_ns"]), str(fields["camera"])
+
+        parsers = {"/edge_llm/detections": detections, "/edge_llm/decision": decision, SCENE_TOPIC: scene}
         types = {
             "/edge_llm/detections": "vision_msgs/msg/Detection2DArray",
             "/edge_llm/decision": "std_msgs/msg/String",
+            SCENE_TOPIC: "std_msgs/msg/String",
         }
         for topic, parse in parsers.items():
             holder: list[Any] = []
@@ -186,7 +196,7 @@ class OutputProbe:
                 while (sample := holder[0].take(0.0)) is not None:
                     try:
                         stamp, camera = parse(sample.data)
-                    except (CodecError, DecisionDecodeError, struct.error, ValueError):
+                    except (CodecError, DecisionDecodeError, struct.error, ValueError, KeyError):
                         log.malformed += 1
                         continue
                     log.arrivals.append((time.time_ns(), stamp, camera))
@@ -293,6 +303,7 @@ def _frame_accounting(player: LoopingPlayer, probe: OutputProbe, start_ns: int, 
     frames = {(stamp, cam) for stamp, cam, sent in player.frames if start_ns <= sent < end_ns}
     detections = probe.logs["/edge_llm/detections"].keys()
     decisions = probe.logs["/edge_llm/decision"].keys()
+    scenes = probe.logs[SCENE_TOPIC].keys()
     with_det = sum(1 for f in frames if detections.get(f))
     with_dec = sum(1 for f in frames if decisions.get(f))
     sent = {(stamp, cam): at for stamp, cam, at in player.frames}
@@ -303,7 +314,25 @@ def _frame_accounting(player: LoopingPlayer, probe: OutputProbe, start_ns: int, 
         "with_decision": with_dec,
         "dropped_detections": len(frames) - with_det,
         "dropped_decisions": len(frames) - with_dec,
+        # Frames that never made it out of sensor fusion (upstream of every failover/swap here).
+        "without_fused_scene": sum(1 for f in frames if not scenes.get(f)),
+        "dropped_decisions_with_scene": sum(1 for f in frames if scenes.get(f) and not decisions.get(f)),
     }
+
+
+def _near(frames: dict[str, Any], kills: list[int], failovers: list[int], loops: list[int]) -> list[dict[str, Any]]:
+    """Per frame without a decision: ms from the nearest kill, failover detection and loop restart.
+
+    Tells losses at a takeover from other causes.
+    """
+
+    def nearest(at: int, marks: list[int]) -> float | None:
+        return round(min((at - m for m in marks), key=abs) / 1e6, 1) if marks else None
+
+    return [
+        {"kill_ms": nearest(at, kills), "failover_ms": nearest(at, failovers), "loop_ms": nearest(at, loops)}
+        for at in frames["missing_decisions_sent_ns"]
+    ]
 
 
 def _gap_ms(log: OutputLog, at_ns: int) -> float | None:
@@ -374,6 +403,7 @@ def bench_failover(args: argparse.Namespace) -> int:
             _wait(lambda kill_ns=kill_ns: any(r > kill_ns for r, _s, _c in output.arrivals), 5.0)
             row = {
                 "cycle": cycle,
+                "kill_ns": kill_ns,
                 "signal": sig.name,
                 "victim": victim,
                 "pid": pid,
@@ -397,6 +427,7 @@ def bench_failover(args: argparse.Namespace) -> int:
         player.stop()
         time.sleep(0.5)
         respawns = [e.get("respawn_s") for e in session.manager.events("failover") if e.get("respawn_s")]
+        frames = _frame_accounting(player, probe, measure_from, measure_to)
         beat_gaps = {i["name"]: i["max_heartbeat_gap_ms"] for g in session.status()["nodes"] for i in g["instances"]}
         ok = [c for c in cycles if c.get("detection_ms") is not None]
         reasons = Counter(str(c["reason"]).split(" (")[0].split(" for ")[0] for c in ok)
@@ -426,7 +457,13 @@ def bench_failover(args: argparse.Namespace) -> int:
             # Failovers the bench did not cause (a node declared dead on its own: a false alarm
             # under load, or a real crash); each one is also a takeover downstream saw.
             "unplanned_failovers": len(session.manager.events("failover")) - len(ok),
-            "frames": _frame_accounting(player, probe, measure_from, measure_to),
+            "frames": frames,
+            "missing_decisions_near": _near(
+                frames,
+                [c["kill_ns"] for c in cycles if "kill_ns" in c],
+                [e["detected_ns"] for e in session.manager.events("failover")],
+                player.loop_starts_ns,
+            ),
             "duplicates": {
                 "detections": probe.logs["/edge_llm/detections"].duplicates(measure_from),
                 "decisions": probe.logs["/edge_llm/decision"].duplicates(measure_from),

@@ -301,9 +301,10 @@ class LifecycleManager:
             beat = inst.last_beat
             if beat is None:
                 continue
-            # Only an active instance with someone to take over needs the fast verdict: a false
-            # alarm there costs a switch (ms); elsewhere it costs a restart (seconds).
-            protected = inst.role is Role.ACTIVE and self._groups[inst.kind].standbys > 0
+            # Only an active instance with a warm standby ready to take over gets the fast
+            # verdict: a false alarm there costs a switch (ms); elsewhere, e.g. right after a
+            # failover while the replacement standby is still starting, it costs a restart.
+            protected = inst.role is Role.ACTIVE and self._has_ready_standby(self._groups[inst.kind])
             timeout = fast if protected else slow
             age = now - inst.last_beat_at
             if age > timeout:
@@ -416,6 +417,12 @@ class LifecycleManager:
             self.fail(candidate, why)
         record["activated"] = None
         _log.error("failover of %s: no standby could take over", group.kind)
+
+    def _has_ready_standby(self, group: Group) -> bool:
+        with self._lock:
+            return any(
+                i.seen and i.state is State.INACTIVE for i in group.instances if i.role in (Role.STANDBY, Role.PREVIOUS)
+            )
 
     def _standby_order(self, group: Group) -> list[Instance]:
         with self._lock:
