@@ -17,6 +17,7 @@ its own folder on sys.path, and its peak memory goes away with the process.
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import os
 import shutil
 import subprocess
@@ -352,6 +353,8 @@ def _torch_greedy(hf_dir: Path, prompt_ids: list[np.ndarray], count: int) -> np.
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(hf_dir), attn_implementation="eager").eval()
+    # transformers 5.2x calls the KV cache `cache`; earlier versions `past_key_values`.
+    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     rows = []
     with torch.inference_mode():
         for ids in prompt_ids:
@@ -359,9 +362,8 @@ def _torch_greedy(hf_dir: Path, prompt_ids: list[np.ndarray], count: int) -> np.
             cache = None
             tokens = []
             for _ in range(count):
-                # transformers 5.2x names the KV cache `cache` (past_key_values is deprecated).
-                out = model(input_ids=current, cache=cache, use_cache=True)
-                cache = out.cache
+                out = model(input_ids=current, use_cache=True, **{cache_arg: cache})
+                cache = out[cache_arg]
                 token = int(out.logits[0, -1].argmax())
                 tokens.append(token)
                 current = torch.tensor([[token]])
