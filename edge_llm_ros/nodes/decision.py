@@ -6,6 +6,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from edge_llm_ros.decision.advisory_request import build_request
 from edge_llm_ros.decision.classified import ClassifiedRoi
 from edge_llm_ros.decision.record import DecisionRecord
 from edge_llm_ros.decision.traffic import TrafficDecider
@@ -32,6 +33,9 @@ class DecisionNode(ManagedNode):
         ParameterSpec("min_class_score", "float", 0.0, min=0.0, max=1.0),
         ParameterSpec("detection_timeout_s", "float", 0.08, "Decide radar-only after this wait", min=0.0, max=5.0),
         ParameterSpec("max_pending_frames", "int", 32, min=2, max=1024),
+        ParameterSpec("llm.enabled", "bool", False, "Ask the LLM node for advisories (never waited for)"),
+        ParameterSpec("llm.rate_hz", "float", 1.0, "Advisory requests per second of sensor time", min=0.01, max=30.0),
+        ParameterSpec("llm.max_objects", "int", 8, min=1, max=32),
         ParameterSpec("radar_class_codes", "list[int]", [], "RadarTrack.classification vendor codes..."),
         ParameterSpec("radar_class_names", "list[str]", [], "...and the class each code means"),
     )
@@ -58,6 +62,10 @@ class DecisionNode(ManagedNode):
         if p["detection_timeout_s"] > 0:
             self.create_timer(max(0.005, p["detection_timeout_s"] / 4), self._expire)
         self.decided = 0
+        self.llm_pub = (
+            self.create_publisher(topics.LLM_REQUEST_TOPIC, topics.STRING, "pipeline") if p["llm.enabled"] else None
+        )
+        self._last_request_stamp: int | None = None
         return CallbackReturn.SUCCESS
 
     def _on_scene(self, msg: Any, _info: MessageInfo) -> None:
@@ -107,6 +115,18 @@ class DecisionNode(ManagedNode):
         record.timing["decision"] = (start, record.decided_ns)
         self.decision_pub.publish(string_msg(self.codec, record.to_json()))
         self.decided += 1
+        if self.llm_pub is not None:
+            self._maybe_ask_llm(record, scene)
+
+    def _maybe_ask_llm(self, record: DecisionRecord, scene: FusedScene) -> None:
+        # Rate-limited on sensor stamps, not wall time, so a replay asks for the same frames
+        # whatever its speed. Published after the decision: the fast path never waits on it.
+        period_ns = int(1e9 / self.params["llm.rate_hz"])
+        if self._last_request_stamp is not None and record.stamp_ns - self._last_request_stamp < period_ns:
+            return
+        self._last_request_stamp = record.stamp_ns
+        assert self.llm_pub is not None
+        self.llm_pub.publish(string_msg(self.codec, build_request(record, scene, self.params["llm.max_objects"])))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,8 @@ DETECTIONS_TOPIC = "/edge_llm/detections"
 DECISION_TOPIC = "/edge_llm/decision"
 TIMING_TOPIC = "/edge_llm/stage_timing"
 ADVISORY_TOPIC = "/edge_llm/advisory"
+ADVISORY_TOKENS_TOPIC = "/edge_llm/advisory/tokens"
+LLM_REQUEST_TOPIC = "/edge_llm/llm/request"
 DIAGNOSTICS_TOPIC = "/diagnostics"
 
 
