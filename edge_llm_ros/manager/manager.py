@@ -49,6 +49,7 @@ _TARGETS = {
     "cleanup": State.UNCONFIGURED,
     "shutdown": State.FINALIZED,
 }
+_PRIMARY = frozenset({State.UNCONFIGURED, State.INACTIVE, State.ACTIVE, State.FINALIZED})
 #: A liveliness loss this soon after an instance was (re)spawned belongs to its previous incarnation.
 _STALE_LIVELINESS_S = 0.1
 
@@ -531,7 +532,8 @@ class LifecycleManager:
         deadline = time.monotonic() + wait
         while True:
             beat = inst.last_beat
-            if beat is not None and beat.stamp_ns >= sent_ns:
+            # A beat sent mid-transition (state "configuring") does not know the outcome yet.
+            if beat is not None and beat.stamp_ns >= sent_ns and beat.state in _PRIMARY:
                 return beat.last_error or f"node reports state {beat.state.label}"
             if time.monotonic() >= deadline:
                 return "no reason reported"
