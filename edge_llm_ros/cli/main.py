@@ -12,6 +12,9 @@ SUBCOMMANDS = (
     "edge_llm_ros.cli.bag",
     "edge_llm_ros.cli.models",
     "edge_llm_ros.cli.replay",
+    "edge_llm_ros.cli.run",
+    "edge_llm_ros.cli.swap",
+    "edge_llm_ros.cli.bench_lifecycle",
     "edge_llm_ros.cli.demo",
 )
 

@@ -15,7 +15,7 @@ from edge_llm_ros.models.store import ModelStore, default_store_root
 def register(subparsers: Any) -> None:
     """Add the `models` command (prepare, list, verify, pin) to the CLI's subparsers."""
     models = subparsers.add_parser("models", help="build, list and verify models in the local model store")
-    verbs = models.add_subparsers(dest="models_command", metavar="{prepare,list,verify,pin}")
+    verbs = models.add_subparsers(dest="models_command", metavar="{prepare,list,verify,pin,swap}")
     verbs.required = True
     store_help = f"model store directory (default: $EDGE_LLM_ROS_MODEL_STORE or {default_store_root()})"
 
@@ -51,6 +51,12 @@ def register(subparsers: Any) -> None:
     pin.add_argument("--store", metavar="DIR", help=store_help)
     pin.set_defaults(func=_pin)
 
+    from edge_llm_ros.cli.swap import add_swap_arguments
+
+    add_swap_arguments(
+        verbs.add_parser("swap", help="hot-swap a running node's model through the lifecycle manager (validated)")
+    )
+
 
 def _store(args: argparse.Namespace) -> ModelStore:
     return ModelStore(args.store)
@@ -84,12 +90,20 @@ def _list(args: argparse.Namespace) -> int:
     store = _store(args)
     rows: list[dict[str, Any]] = []
     for entry in store.entries():
-        row: dict[str, Any] = {"name": entry.name, "version": entry.version, "pinned": store.pinned(entry.name)
-                               == entry.version, "directory": str(entry.directory)}
+        row: dict[str, Any] = {
+            "name": entry.name,
+            "version": entry.version,
+            "pinned": store.pinned(entry.name) == entry.version,
+            "directory": str(entry.directory),
+        }
         if entry.ref is not None:
             m = entry.ref.manifest
-            row.update(kind=m.kind, license=m.license, sha256=m.model_entry.sha256,
-                       size_bytes=sum(f.size_bytes for f in m.files if f.role in ("model", "weights")))
+            row.update(
+                kind=m.kind,
+                license=m.license,
+                sha256=m.model_entry.sha256,
+                size_bytes=sum(f.size_bytes for f in m.files if f.role in ("model", "weights")),
+            )
         else:
             row["error"] = entry.error
         rows.append(row)
@@ -105,8 +119,10 @@ def _list(args: argparse.Namespace) -> int:
         if "error" in row:
             print(f"{mark} {row['name']}@{row['version']}  BROKEN: {row['error']}")
         else:
-            print(f"{mark} {row['name']}@{row['version']:14s} {row['kind']:10s} {row['size_bytes'] / 1e6:7.2f} MB  "
-                  f"sha256 {row['sha256'][:16]}  {row['license']}")
+            print(
+                f"{mark} {row['name']}@{row['version']:14s} {row['kind']:10s} {row['size_bytes'] / 1e6:7.2f} MB  "
+                f"sha256 {row['sha256'][:16]}  {row['license']}"
+            )
     print("(* = pinned: what NAME resolves to)")
     return 0
 

@@ -22,55 +22,49 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--model-store", help="model store directory")
     p.add_argument("--max-frames", type=int, help="stop after this many camera frames")
     p.add_argument("--no-person-detector", action="store_true", help="ROIs from radar only")
+    p.add_argument("--llm", action="store_true", help="also run the LLM advisory node (off the safety path)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute the replay."""
-    from edge_llm_ros.cli.pipeline import PipelineError, build_pipeline, scene_config_path
-    from edge_llm_ros.replay.driver import ReplayDriver
+    from edge_llm_ros.cli.pipeline import PipelineError
     from edge_llm_ros.replay.report import write_replay_report
+    from edge_llm_ros.replay.session import ReplayOptions, run_replay
     from edge_llm_ros.runtime.params import ParameterError
-    from edge_llm_ros.transport.inproc import InprocBus
 
-    overrides: dict[str, dict[str, object]] = {}
-    if args.model_store:
-        overrides = {
-            "vision_inference": {"model_store": args.model_store},
-            "roi_preprocess": {"model_store": args.model_store},
-        }
-    if args.no_person_detector:
-        overrides.setdefault("roi_preprocess", {})["person_detector.enabled"] = False
-    bus = InprocBus()
+    options = ReplayOptions(
+        bag=args.bag,
+        scene=args.scene,
+        config=Path(args.config) if args.config else None,
+        rate=args.rate,
+        max_frames=args.max_frames,
+        model_store=args.model_store,
+        person_detector=not args.no_person_detector,
+        llm=args.llm,
+    )
     try:
-        pipeline = build_pipeline(bus, scene_config_path(args.scene, args.config), overrides)
-        pipeline.bring_up()
-        frames = None
         with tqdm(desc="replay", unit="frame", total=args.max_frames, leave=False) as bar:
-            driver = ReplayDriver(pipeline, args.bag, rate=args.rate, max_frames=args.max_frames, progress=bar.update)
-            result = driver.run()
-            frames = result.frames_published
-        vision = pipeline.nodes.get("vision_inference")
-        batches = vision.batch_histogram() if vision is not None and hasattr(vision, "batch_histogram") else {}
-        paths, _report, table = write_replay_report(
-            result,
-            args.report,
-            scene=args.scene,
-            batch_sizes=batches,
-            counters=pipeline.counters(),
-            metadata={
-                "bag": str(args.bag),
-                "scene": args.scene,
-                "transport": args.transport,
-                "pacing": f"rate {args.rate}" if args.rate else "as fast as possible",
-            },
-        )
-        pipeline.shutdown()
+            outcome = run_replay(options, progress=bar.update)
     except (PipelineError, ParameterError, FileNotFoundError) as exc:
         print(f"error: {exc}")
         return 2
-    finally:
-        bus.close()
+    paths, _report, table = write_replay_report(
+        outcome.result,
+        args.report,
+        scene=args.scene,
+        batch_sizes=outcome.batch_sizes,
+        counters=outcome.counters,
+        metadata={
+            "bag": str(args.bag),
+            "scene": args.scene,
+            "transport": args.transport,
+            "pacing": f"rate {args.rate}" if args.rate else "as fast as possible",
+            "nodes": outcome.node_names,
+        },
+    )
     print(table)
-    print(f"{frames} frames -> {len(result.decisions)} decisions; report: {paths.json}, plot: {paths.png}")
+    result = outcome.result
+    print(f"{result.frames_published} frames -> {len(result.decisions)} decisions")
+    print(f"report: {paths.json}  plot: {paths.png}  decisions bag: {args.report / 'decisions'}")
     return 0

@@ -11,6 +11,7 @@ NODE_CLASSES: dict[str, str] = {
     "roi_preprocess": "edge_llm_ros.nodes.roi_preprocess:RoiPreprocessNode",
     "vision_inference": "edge_llm_ros.nodes.vision_inference:VisionInferenceNode",
     "decision": "edge_llm_ros.nodes.decision:DecisionNode",
+    "llm_inference": "edge_llm_ros.nodes.llm_inference:LlmInferenceNode",
     "lifecycle_manager": "edge_llm_ros.nodes.lifecycle_manager:LifecycleManagerNode",
 }
 

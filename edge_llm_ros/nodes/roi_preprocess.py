@@ -46,14 +46,20 @@ class RoiPreprocessNode(ManagedNode):
         self.detector = None
         if p["person_detector.enabled"]:
             from edge_llm_ros.inference.detector import load_person_detector
+            from edge_llm_ros.models.errors import ModelError
 
-            self.detector = load_person_detector(
-                p["person_detector.model"],
-                p["person_detector.version"] or None,
-                store=p["model_store"] or None,
-                score_threshold=p["person_detector.score_threshold"],
-                intra_op_threads=p["intra_op_threads"],
-            )
+            try:
+                self.detector = load_person_detector(
+                    p["person_detector.model"],
+                    p["person_detector.version"] or None,
+                    store=p["model_store"] or None,
+                    score_threshold=p["person_detector.score_threshold"],
+                    intra_op_threads=p["intra_op_threads"],
+                )
+            except (ModelError, OSError, ValueError) as exc:
+                self.machine.last_error = f"person detector {p['person_detector.model']!r}: {exc}"
+                self.log.error("configure failed: %s", self.machine.last_error)
+                return CallbackReturn.FAILURE
         self.sync = ExactTimeSync(("image", "scene"))
         for camera in p["cameras"]:
             image_topic, _ = topics.camera_topics(camera)

@@ -27,7 +27,6 @@ from edge_llm_ros.nodes.convert import (
     timing_record,
 )
 from edge_llm_ros.roi.boxes import Box
-from edge_llm_ros.roi.letterbox import LetterboxBatch
 from edge_llm_ros.runtime.clock import stamp_to_ns
 from edge_llm_ros.runtime.lifecycle import CallbackReturn
 from edge_llm_ros.runtime.managed_node import ManagedNode
@@ -73,17 +72,23 @@ class VisionInferenceNode(ManagedNode):
 
     def on_configure(self) -> CallbackReturn:
         from edge_llm_ros.inference.classifier import load_classifier
+        from edge_llm_ros.models.errors import ModelError
 
         p = self.params
-        self.classifier = load_classifier(
-            p["model"],
-            p["model_version"] or None,
-            store=p["model_store"] or None,
-            providers=p["execution_providers"],
-            intra_op_threads=p["intra_op_threads"],
-            inter_op_threads=p["inter_op_threads"],
-        )
-        self.letterbox = LetterboxBatch(self.classifier.crop_spec, p["max_batch"])
+        try:
+            self.classifier = load_classifier(
+                p["model"],
+                p["model_version"] or None,
+                store=p["model_store"] or None,
+                providers=p["execution_providers"],
+                intra_op_threads=p["intra_op_threads"],
+                inter_op_threads=p["inter_op_threads"],
+            )
+        except (ModelError, OSError, ValueError) as exc:
+            self.machine.last_error = f"model {p['model']!r}: {exc}"
+            self.log.error("configure failed: %s", self.machine.last_error)
+            return CallbackReturn.FAILURE
+        self.batch_buffer = self.classifier.allocate(p["max_batch"])
         self.batcher: DynamicBatcher[_Crop, ClassifiedRoi] = DynamicBatcher(
             BatcherConfig(
                 p["max_batch"], p["max_queue_delay_s"], p["deadline_s"], max_queue=max(64, 8 * p["max_batch"])
@@ -146,10 +151,10 @@ class VisionInferenceNode(ManagedNode):
 
     # ------------------------------------------------------------------ batch worker
     def _run_batch(self, crops: Sequence[_Crop]) -> list[ClassifiedRoi]:
-        self.letterbox.reset()
-        for crop in crops:
-            self.letterbox.add(crop.image, crop.box)
-        labels = self.classifier.classify(self.letterbox.view())
+        for slot, crop in enumerate(crops):
+            x1, y1, x2, y2 = (round(v) for v in crop.box)
+            self.classifier.fill(self.batch_buffer, slot, crop.image[max(0, y1) : y2, max(0, x1) : x2])
+        labels = self.classifier.classify(self.batch_buffer[: len(crops)])
         return [
             ClassifiedRoi(crop.track_id, label, score, crop.box)
             for crop, (label, score) in zip(crops, labels, strict=True)
@@ -174,10 +179,11 @@ class VisionInferenceNode(ManagedNode):
 
     def _publish(self, frame: _Frame) -> None:
         rois = [frame.results[i] for i in sorted(frame.results)]
-        self.detections_pub.publish(detections_msg(self.codec, frame.stamp_ns, frame.camera, rois))
         end = self.now_ns()
+        # Timing first: the decision node decides as soon as the detections arrive.
         record = timing_record(frame.stamp_ns, frame.camera, "vision", frame.started_ns, end, rois=frame.expected)
         self.timing_pub.publish(string_msg(self.codec, record))
+        self.detections_pub.publish(detections_msg(self.codec, frame.stamp_ns, frame.camera, rois))
 
     def batch_histogram(self) -> dict[int, int]:
         """Batch sizes served so far."""

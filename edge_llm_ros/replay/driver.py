@@ -46,6 +46,7 @@ class ReplayResult:
     injected_ns: dict[int, int] = field(default_factory=dict)
     received_ns: dict[int, int] = field(default_factory=dict)
     truth: dict[int, dict[str, Any]] = field(default_factory=dict)
+    advisories: list[dict[str, Any]] = field(default_factory=list)
     frames_published: int = 0
     wall_s: float = 0.0
     bad_decisions: int = 0
@@ -57,6 +58,15 @@ class _DecisionProbe(ManagedNode):
     def attach(self, result: ReplayResult, on_decision: Callable[[], None]) -> None:
         self._result, self._on_decision = result, on_decision
         self.create_subscription(topics.DECISION_TOPIC, topics.STRING, self._on_msg, "decision", raw=True)
+        self.create_subscription(topics.ADVISORY_TOPIC, topics.STRING, self._on_advisory, "decision")
+
+    def _on_advisory(self, msg: Any, _info: MessageInfo) -> None:
+        try:
+            record = json.loads(msg.data)
+            record["received_ns"] = time.time_ns()
+            self._result.advisories.append(record)
+        except ValueError:
+            self._result.bad_decisions += 1
 
     def _on_msg(self, data: bytes, info: MessageInfo) -> None:
         msg = self.codec.deserialize(data, topics.STRING)
@@ -113,12 +123,12 @@ class ReplayDriver:
         executor = self.pipeline.context.executor
         deadline = time.monotonic() + self.frame_timeout_s
         while time.monotonic() < deadline:
-            executor.spin_until_idle()
+            # spin_once sleeps on the executor's condition until a sample or timer is due, so
+            # the batcher threads get the CPU instead of a busy loop.
+            executor.spin_once(0.005)
             if stamp_ns in self.result.received_ns and self.pipeline.idle():
                 executor.spin_until_idle()
                 return
-            if self.pipeline.idle() and executor.spin_until_idle() == 0:
-                executor.spin_once(0.002)  # timers (detection timeouts) may still fire
         # A frame the pipeline never decided stays missing; the report counts it.
 
     def run(self) -> ReplayResult:

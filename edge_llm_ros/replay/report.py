@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from edge_llm_ros.bags.writer import BagWriter
 from edge_llm_ros.decision.scoring import score_traffic
@@ -56,9 +59,34 @@ def accuracy(result: ReplayResult, scene: str) -> dict[str, Any] | None:
     return None
 
 
+def advisory_summary(result: ReplayResult, llm_counters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Advisories published, rejected as invalid, and their latency from the frame's injection."""
+    latencies = [
+        (a["received_ns"] - result.injected_ns[int(a["stamp_ns"])]) / 1e6
+        for a in result.advisories
+        if int(a.get("stamp_ns", -1)) in result.injected_ns
+    ]
+    counters = dict(llm_counters or {})
+    summary: dict[str, Any] = {
+        "published": len(result.advisories),
+        "rejected_invalid": counters.get("llm:rejected_invalid", 0),
+        "cancelled_deadline": counters.get("llm:cancelled_deadline", 0),
+        "requests": counters.get("llm:submitted", 0),
+    }
+    if latencies:
+        summary["latency_ms"] = {
+            "p50": round(float(np.percentile(latencies, 50)), 1),
+            "p99": round(float(np.percentile(latencies, 99)), 1),
+            "max": round(max(latencies), 1),
+        }
+    return summary
+
+
 def write_decisions_bag(result: ReplayResult, out_dir: Path) -> Path:
     """The decisions as a rosbag2 (mcap), stamped with their source frame stamps."""
     path = out_dir / "decisions"
+    if path.exists():  # a report directory is rewritten as a whole, like report.json
+        shutil.rmtree(path)
     writer = BagWriter(path)
     writer.open()
     try:
@@ -84,6 +112,8 @@ def write_replay_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     recorder = record_run(result, batch_sizes, counters)
     acc = accuracy(result, scene)
+    if "llm_inference" in counters:
+        acc = {**(acc or {}), "advisories": advisory_summary(result, counters["llm_inference"])}
     meta = {
         **metadata,
         "frames_published": result.frames_published,

@@ -1,1 +1,1 @@
-"""Regions of interest: proposals from radar and a person detector, and letterboxed crops."""
+"""Regions of interest: proposals from radar tracks merged with person detections."""

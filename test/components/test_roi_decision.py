@@ -1,6 +1,4 @@
-import numpy as np
 import pytest
-from skimage import data
 
 from edge_llm_ros.decision.classified import ClassifiedRoi
 from edge_llm_ros.decision.record import DecisionDecodeError, DecisionRecord
@@ -9,7 +7,6 @@ from edge_llm_ros.decision.traffic import TrafficDecider
 from edge_llm_ros.decision.traffic_rules import TrafficRuleConfig, WarningLevel, object_warning
 from edge_llm_ros.fusion.scene import FusedScene, RadarObject
 from edge_llm_ros.roi.boxes import iou
-from edge_llm_ros.roi.letterbox import CropSpec, LetterboxBatch
 from edge_llm_ros.roi.proposals import RoiConfig, propose
 
 RULES = TrafficRuleConfig()
@@ -44,22 +41,6 @@ def test_proposals_merge_detector_and_radar() -> None:
     clipped = propose(scene(obj("c", (600, 400, 640, 480), 10.0, None)), [], RoiConfig(margin=0.5))
     assert clipped[0].bbox[2] <= 640 and clipped[0].bbox[3] <= 480
     assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
-
-
-def test_letterbox_fills_preallocated_tensor() -> None:
-    image = data.astronaut()
-    batch = LetterboxBatch(CropSpec(size=64), max_batch=2)
-    tensor = batch.tensor
-    batch.add(image, (0, 0, 256, 512))  # tall crop: padded left and right
-    batch.add(image, (0, 0, 512, 128))  # wide crop: padded top and bottom
-    assert batch.view().shape == (2, 3, 64, 64) and batch.tensor is tensor
-    pad = (114 - 127) / 128
-    assert np.allclose(batch.view()[0, :, :, 0], pad) and np.allclose(batch.view()[1, :, 0, :], pad)
-    with pytest.raises(IndexError):
-        batch.add(image, (0, 0, 10, 10))
-    batch.reset()
-    with pytest.raises(ValueError, match="empty crop"):
-        batch.add(image, (10, 10, 10, 50))
 
 
 def test_decider_is_deterministic_and_uses_classes() -> None:

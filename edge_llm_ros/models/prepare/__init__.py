@@ -15,6 +15,8 @@ _log = logging.getLogger(__name__)
 
 Log = Callable[[str], None]
 MODEL_NAMES = ("roi_classifier", "person_detector")
+# Prepared on request (`--only smollm2`): the LLM is optional and its build takes minutes.
+OPTIONAL_MODEL_NAMES = ("smollm2",)
 
 
 def _roi_classifier(store: ModelStore, force: bool, log: Log) -> list[ModelRef]:
@@ -29,9 +31,16 @@ def _person_detector(store: ModelStore, force: bool, log: Log) -> list[ModelRef]
     return [install_person_detector(store, force=force, log=log)]
 
 
+def _smollm2(store: ModelStore, force: bool, log: Log) -> list[ModelRef]:
+    from edge_llm_ros.llm.builder import prepare_smollm2
+
+    return [prepare_smollm2(store, force=force, log=log)]
+
+
 PREPARERS: dict[str, Callable[[ModelStore, bool, Log], list[ModelRef]]] = {
     "roi_classifier": _roi_classifier,
     "person_detector": _person_detector,
+    "smollm2": _smollm2,
 }
 
 
@@ -46,7 +55,7 @@ def prepare_models(
     names = list(only) if only else list(MODEL_NAMES)
     unknown = [n for n in names if n not in PREPARERS]
     if unknown:
-        raise KeyError(f"unknown model(s) {unknown}; known: {list(MODEL_NAMES)}")
+        raise KeyError(f"unknown model(s) {unknown}; known: {list(MODEL_NAMES + OPTIONAL_MODEL_NAMES)}")
     refs: list[ModelRef] = []
     for name in names:
         refs.extend(PREPARERS[name](store, force, log))
