@@ -18,7 +18,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     pacing = p.add_mutually_exclusive_group()
     pacing.add_argument("--rate", type=float, help="pace by the bag's stamps at this rate (1.0 = real time)")
     pacing.add_argument("--as-fast-as-possible", action="store_true", help="closed loop (default)")
-    p.add_argument("--transport", default="inproc", choices=("inproc",), help="bus for the embedded run")
+    p.add_argument(
+        "--transport",
+        default="inproc",
+        choices=("inproc", "zenoh"),
+        help="inproc: every node in this process (default); zenoh: each node its own process on loopback",
+    )
     p.add_argument("--model-store", help="model store directory")
     p.add_argument("--max-frames", type=int, help="stop after this many camera frames")
     p.add_argument("--no-person-detector", action="store_true", help="ROIs from radar only")
@@ -42,11 +47,12 @@ def run(args: argparse.Namespace) -> int:
         model_store=args.model_store,
         person_detector=not args.no_person_detector,
         llm=args.llm,
+        transport=args.transport,
     )
     try:
         with tqdm(desc="replay", unit="frame", total=args.max_frames, leave=False) as bar:
             outcome = run_replay(options, progress=bar.update)
-    except (PipelineError, ParameterError, FileNotFoundError) as exc:
+    except (PipelineError, ParameterError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}")
         return 2
     paths, _report, table = write_replay_report(

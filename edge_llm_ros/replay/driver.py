@@ -21,7 +21,7 @@ from edge_llm_ros.bags.reader import BagReader
 from edge_llm_ros.cli.pipeline import Pipeline
 from edge_llm_ros.decision.record import DecisionDecodeError, DecisionRecord
 from edge_llm_ros.nodes import topics
-from edge_llm_ros.runtime.context import NodeOptions
+from edge_llm_ros.runtime.context import NodeContext, NodeOptions
 from edge_llm_ros.runtime.executor import ExecutorThread
 from edge_llm_ros.runtime.managed_node import ManagedNode
 from edge_llm_ros.transport.bus import MessageInfo, Publisher
@@ -82,18 +82,26 @@ class _DecisionProbe(ManagedNode):
 
 
 class ReplayDriver:
-    """Feeds one bag into a running pipeline."""
+    """Feeds one bag into a running pipeline.
+
+    `pipeline` is the in-process pipeline whose executor this driver spins; for nodes in other
+    processes pass `context` (whose executor already runs on a thread) instead, and the closed
+    loop waits for each frame's decision to come back over the bus.
+    """
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        pipeline: Pipeline | None,
         bag: Path,
         *,
         rate: float | None = None,
         max_frames: int | None = None,
         frame_timeout_s: float = 5.0,
         progress: Callable[[int], None] | None = None,
+        context: NodeContext | None = None,
     ) -> None:
+        if (pipeline is None) == (context is None):
+            raise ValueError("give either an in-process pipeline or the context of a running executor")
         self.pipeline = pipeline
         self.bag = bag
         self.rate = rate
@@ -102,7 +110,10 @@ class ReplayDriver:
         self.progress = progress
         self.result = ReplayResult()
         self._decided = threading.Condition()
-        context = pipeline.context
+        self._spins_executor = pipeline is not None
+        context = pipeline.context if pipeline is not None else context
+        assert context is not None
+        self.context = context
         self._source = context.bus.create_node("bag_player")
         self._probe = _DecisionProbe(context, NodeOptions("decision_listener"))
         self._probe.configure()
@@ -120,8 +131,14 @@ class ReplayDriver:
         return self._publishers[topic]
 
     def _wait_closed_loop(self, stamp_ns: int) -> None:
-        executor = self.pipeline.context.executor
         deadline = time.monotonic() + self.frame_timeout_s
+        if not self._spins_executor:
+            with self._decided:
+                while stamp_ns not in self.result.received_ns and time.monotonic() < deadline:
+                    self._decided.wait(0.05)
+            return
+        assert self.pipeline is not None
+        executor = self.context.executor
         while time.monotonic() < deadline:
             # spin_once sleeps on the executor's condition until a sample or timer is due, so
             # the batcher threads get the CPU instead of a busy loop.
@@ -134,11 +151,15 @@ class ReplayDriver:
     def run(self) -> ReplayResult:
         """Replay the bag; returns the decisions and timings."""
         closed_loop = self.rate is None
-        spinner = None if closed_loop else ExecutorThread(self.pipeline.context.executor, "replay-executor").start()
+        spinner = None
+        if not closed_loop and self._spins_executor:
+            spinner = ExecutorThread(self.context.executor, "replay-executor").start()
         started = time.monotonic()
         first_bag_ns: int | None = None
         try:
             with BagReader(self.bag) as reader:
+                if not self._spins_executor:
+                    self._await_subscribers(reader)
                 for message in reader.messages():
                     if message.topic == GROUND_TRUTH_TOPIC:
                         text = reader.decode(message).data
@@ -166,8 +187,8 @@ class ReplayDriver:
                             self._wait_closed_loop(stamp)
                         if self.progress:
                             self.progress(1)
-                    elif closed_loop:
-                        self.pipeline.context.executor.spin_until_idle()
+                    elif closed_loop and self._spins_executor:
+                        self.context.executor.spin_until_idle()
             if not closed_loop:
                 self._drain()
         finally:
@@ -177,6 +198,14 @@ class ReplayDriver:
             self._probe.destroy()
             self._source.close()
         return self.result
+
+    def _await_subscribers(self, reader: BagReader, timeout_s: float = 10.0) -> None:
+        # Across processes a sample sent before the subscriber is matched is lost: declare the
+        # publishers first and wait (bounded) until the pipeline listens on every input topic.
+        pubs = [self._publisher(t, ty) for t, ty in reader.topics.items() if ty in INPUT_TYPES]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not all(getattr(p, "has_subscribers", True) for p in pubs):
+            time.sleep(0.01)
 
     def _drain(self) -> None:
         deadline = time.monotonic() + self.frame_timeout_s

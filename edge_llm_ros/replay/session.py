@@ -24,6 +24,10 @@ class ReplayOptions:
     model_store: str | None = None
     person_detector: bool = True
     llm: bool = False
+    #: "inproc" (one process, the embedded default) or "zenoh" (each node its own process).
+    transport: str = "inproc"
+    #: Where node processes keep their params files and logs (zenoh; default: a temp dir).
+    run_dir: Path | None = None
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
@@ -60,7 +64,11 @@ def node_overrides(options: ReplayOptions) -> dict[str, dict[str, Any]]:
 
 
 def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = None) -> ReplayOutcome:
-    """Build the scene's pipeline on an inproc bus, bring it up, replay, shut down."""
+    """Build the scene's pipeline, bring it up, replay, shut down (inproc or one process per node)."""
+    if options.transport == "zenoh":
+        return _run_replay_processes(options, progress)
+    if options.transport != "inproc":
+        raise ValueError(f"transport must be inproc or zenoh, got {options.transport!r}")
     config = scene_config_path(options.scene, options.config)
     bus = InprocBus()
     try:
@@ -87,3 +95,26 @@ def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = 
             pipeline.shutdown()
     finally:
         bus.close()
+
+
+def _run_replay_processes(options: ReplayOptions, progress: Callable[[int], None] | None) -> ReplayOutcome:
+    """Every node in its own process on zenoh (loopback), started by the lifecycle manager."""
+    from edge_llm_ros.cli.run import RunOptions, RunSession
+
+    config = scene_config_path(options.scene, options.config)
+    run_options = RunOptions(
+        config=config, transport="zenoh", node_params=node_overrides(options), run_dir=options.run_dir
+    )
+    with RunSession(run_options) as session:  # __enter__ starts it
+        driver = ReplayDriver(
+            None,
+            options.bag,
+            rate=options.rate,
+            max_frames=options.max_frames,
+            progress=progress,
+            frame_timeout_s=10.0,
+            context=session.node.context,
+        )
+        result = driver.run()
+        # Per-node counters live in the node processes (scrape /metrics or /diagnostics there).
+        return ReplayOutcome(result, {}, {}, sorted(session.status().get("instances", {})))
