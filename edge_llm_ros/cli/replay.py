@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--model-store", help="model store directory")
     p.add_argument("--max-frames", type=int, help="stop after this many camera frames")
     p.add_argument("--no-person-detector", action="store_true", help="ROIs from radar only")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on 127.0.0.1 during the replay")
     p.add_argument("--llm", action="store_true", help="also run the LLM advisory node (off the safety path)")
     p.set_defaults(func=run)
 
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         person_detector=not args.no_person_detector,
         llm=args.llm,
         transport=args.transport,
+        metrics_port=args.metrics_port,
     )
     try:
         with tqdm(desc="replay", unit="frame", total=args.max_frames, leave=False) as bar:

@@ -30,6 +30,7 @@ def parser(default_name: str) -> argparse.ArgumentParser:
     p.add_argument("--transport", default="zenoh", choices=("zenoh", "inproc"), help="bus adapter")
     p.add_argument("--zenoh-config", help="zenoh settings YAML (endpoints, mode, domain)")
     p.add_argument("--autostart", action="store_true", help="configure and activate without a manager")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on 127.0.0.1:PORT (0 = any)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE", help="override")
     p.add_argument("-r", "--remap", action="append", default=[], metavar="FROM:=TO", help="remap a name")
     return p
@@ -76,6 +77,12 @@ def run_node(node_cls: type[ManagedNode], default_name: str, argv: list[str] | N
         )
         overrides = {k: yaml.safe_load(v) for k, v in _split(args.param, "parameter").items()}
         node = node_cls(context, NodeOptions(args.name, args.namespace, overrides, _split(args.remap, "remap")))
+        exporter = None
+        if args.metrics_port is not None:
+            from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter
+
+            exporter = TelemetryExporter(context, {args.name: node}, port=args.metrics_port)
+            logging.info("%s metrics on http://127.0.0.1:%d/metrics", node.fqn, exporter.start())
         spinner = ExecutorThread(context.executor, f"{args.name}-executor").start()
         if args.autostart and node.bring_up() is not State.ACTIVE:
             logging.error("%s failed to start: %s", node.fqn, node.last_error)
@@ -83,6 +90,8 @@ def run_node(node_cls: type[ManagedNode], default_name: str, argv: list[str] | N
         while not stop.wait(0.2) and node.state is not State.FINALIZED:
             pass
         spinner.stop()
+        if exporter is not None:
+            exporter.close()
         node.destroy()
     finally:
         bus.close()

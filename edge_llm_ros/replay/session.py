@@ -26,6 +26,8 @@ class ReplayOptions:
     llm: bool = False
     #: "inproc" (one process, the embedded default) or "zenoh" (each node its own process).
     transport: str = "inproc"
+    #: Serve Prometheus /metrics on 127.0.0.1:PORT during an inproc replay (0 = any free port).
+    metrics_port: int | None = None
     #: Where node processes keep their params files and logs (zenoh; default: a temp dir).
     run_dir: Path | None = None
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -78,8 +80,14 @@ def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = 
         if options.llm and "llm_inference" not in names:
             names.append("llm_inference")
         pipeline = build_pipeline(bus, config, node_overrides(options), node_names=names or None)
+        exporter = None
         try:
             pipeline.bring_up()
+            if options.metrics_port is not None:
+                from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter
+
+                exporter = TelemetryExporter(pipeline.context, pipeline.nodes, port=options.metrics_port)
+                print(f"metrics: http://127.0.0.1:{exporter.start()}/metrics")
             driver = ReplayDriver(
                 pipeline, options.bag, rate=options.rate, max_frames=options.max_frames, progress=progress
             )
@@ -90,8 +98,12 @@ def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = 
                 pipeline.context.executor.spin_until_idle()
             vision = pipeline.nodes.get("vision_inference")
             batches = vision.batch_histogram() if vision is not None and hasattr(vision, "batch_histogram") else {}
+            if exporter is not None:
+                exporter.poll()
             return ReplayOutcome(result, batches, pipeline.counters(), list(pipeline.nodes))
         finally:
+            if exporter is not None:
+                exporter.close()
             pipeline.shutdown()
     finally:
         bus.close()
