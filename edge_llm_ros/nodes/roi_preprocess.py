@@ -94,7 +94,11 @@ class RoiPreprocessNode(ManagedNode):
         persons: list[tuple[tuple[float, float, float, float], float]] = []
         if self.detector is not None:
             try:
-                persons = self.detector.detect(image_to_rgb(image_msg))
+                image = image_to_rgb(image_msg)
+                detect_start = self.now_ns()
+                persons = self.detector.detect(image)
+                span = timing_record(scene.stamp_ns, scene.camera, "roi.detector", detect_start, self.now_ns())
+                self.timing_pub.publish(string_msg(self.codec, span))
             except ImageError as exc:
                 self.counters["bad_input:image"] += 1
                 self.log.warning("person detector skipped frame: %s", exc)

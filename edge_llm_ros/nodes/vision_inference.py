@@ -43,6 +43,7 @@ class _Frame:
     expected: int
     results: dict[int, ClassifiedRoi] = field(default_factory=dict)
     resolved: int = 0
+    model_span: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,11 @@ class VisionInferenceNode(ManagedNode):
         for slot, crop in enumerate(crops):
             x1, y1, x2, y2 = (round(v) for v in crop.box)
             self.classifier.fill(self.batch_buffer, slot, crop.image[max(0, y1) : y2, max(0, x1) : x2])
+        start = self.now_ns()
         labels = self.classifier.classify(self.batch_buffer[: len(crops)])
+        end = self.now_ns()
+        for crop in crops:  # the model run that served a frame's last crop is its model time
+            crop.frame.model_span = (start, end)
         return [
             ClassifiedRoi(crop.track_id, label, score, crop.box)
             for crop, (label, score) in zip(crops, labels, strict=True)
@@ -183,6 +188,9 @@ class VisionInferenceNode(ManagedNode):
         # Timing first: the decision node decides as soon as the detections arrive.
         record = timing_record(frame.stamp_ns, frame.camera, "vision", frame.started_ns, end, rois=frame.expected)
         self.timing_pub.publish(string_msg(self.codec, record))
+        if frame.model_span is not None:
+            span = timing_record(frame.stamp_ns, frame.camera, "vision.model", *frame.model_span)
+            self.timing_pub.publish(string_msg(self.codec, span))
         self.detections_pub.publish(detections_msg(self.codec, frame.stamp_ns, frame.camera, rois))
 
     def batch_histogram(self) -> dict[int, int]:

@@ -18,6 +18,8 @@ from edge_llm_ros.telemetry.run_record import RunRecorder
 from edge_llm_ros.telemetry.stamps import FrameTiming
 from edge_llm_ros.transport.qos import PIPELINE
 
+# Top-level stages only: sub-spans such as "roi.detector" and "vision.model" (model compute) are
+# inside these and stay in the decision records for the overhead benchmark.
 STAGE_ORDER = ("fusion", "roi", "vision", "decision")
 
 
