@@ -129,7 +129,11 @@ def _setup(context: LaunchContext, scene: str) -> list[Action]:
             parameters: list[Any] = [params_file]
             if name != kind:
                 parameters.append(_section(document, kind))
-            parameters.append({"use_sim_time": use_sim_time, "heartbeat_period_s": heartbeat})
+            # With standbys, every instance fences its outputs so a frame is never published twice
+            # across a failover or swap (runtime/exclusive.py).
+            parameters.append(
+                {"use_sim_time": use_sim_time, "heartbeat_period_s": heartbeat, "exclusive_outputs": copies > 0}
+            )
             actions.append(
                 LifecycleNode(
                     package=PACKAGE,
