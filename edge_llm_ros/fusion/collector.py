@@ -110,6 +110,16 @@ class SensorFusion:
         return True
 
     # ----------------------------------------------------------- fusion
+    def radar_covers(self, stamp_ns: int) -> bool:
+        """Whether a radar scan at or after the frame (offset applied) has arrived.
+
+        Until one has, a later scan may still be nearer to the frame than what is buffered, so
+        the node holds the frame (for at most its radar wait) instead of fusing early. That
+        makes the result independent of the order in which the two arrive.
+        """
+        offset = self.config.radar_offset_s * 1e9
+        return bool(self._radar) and self._radar[-1].stamp_ns + offset >= stamp_ns
+
     def fuse(
         self,
         stamp_ns: int,

@@ -24,6 +24,9 @@ class SensorFusionNode(ManagedNode):
         ParameterSpec("gps_topic", "str", "/gps/fix"),
         ParameterSpec("radar_window_s", "float", 0.06, "Max |radar - frame| stamp gap", min=0.0, max=1.0),
         ParameterSpec("radar_offset_s", "float", 0.0, "Added to radar stamps", min=-1.0, max=1.0),
+        ParameterSpec(
+            "radar_wait_s", "float", 0.03, "Hold a frame this long for a radar scan at/after it", min=0.0, max=1.0
+        ),
         ParameterSpec("gps_timeout_s", "float", 0.5, "Oldest usable GPS fix", min=0.0, max=10.0),
         ParameterSpec("gps_offset_s", "float", 0.0, min=-1.0, max=1.0),
         ParameterSpec("max_frame_age_s", "float", 0.5, "Frames older than this vs the clock are stale", min=0.0),
@@ -57,6 +60,9 @@ class SensorFusionNode(ManagedNode):
             self.create_subscription(image_topic, topics.IMAGE, self._on_image(camera), "sensor_data")
             self.create_subscription(info_topic, topics.CAMERA_INFO, self._on_info(camera), "sensor_data")
         self.create_subscription(p["radar_topic"], topics.RADAR_TRACKS, self._on_radar, "sensor_data")
+        self._held: list[tuple[str, Any, int]] = []  # (camera, image msg, arrival ns), oldest first
+        if p["radar_wait_s"] > 0:
+            self.create_timer(max(0.002, p["radar_wait_s"] / 3), self._flush_held)
         self.create_subscription(p["gps_topic"], topics.NAV_SAT_FIX, self._on_gps, "sensor_data")
         self.scene_pub = self.create_publisher(topics.FUSED_SCENE_TOPIC, topics.STRING, "pipeline")
         self.timing_pub = self.create_publisher(topics.TIMING_TOPIC, topics.STRING, "pipeline")
@@ -73,6 +79,22 @@ class SensorFusionNode(ManagedNode):
         stamp, tracks = radar_tracks(msg)
         for engine in self.engines.values():
             engine.add_radar(stamp, tracks)
+        self._release_held(force_older_than=None)
+
+    def _flush_held(self) -> None:
+        if self.is_active and self._held:
+            self._release_held(force_older_than=self.now_ns() - int(self.params["radar_wait_s"] * 1e9))
+
+    def _release_held(self, force_older_than: int | None) -> None:
+        # Frames leave in arrival order: a frame still waiting for radar holds the ones behind it.
+        while self._held:
+            camera, msg, arrived = self._held[0]
+            stamp = stamp_to_ns(msg.header.stamp)
+            timed_out = force_older_than is not None and arrived <= force_older_than
+            if not self.engines[camera].radar_covers(stamp) and not timed_out:
+                return
+            self._held.pop(0)
+            self._fuse(camera, msg)
 
     def _on_gps(self, msg: Any, _info: MessageInfo) -> None:
         for engine in self.engines.values():
@@ -84,18 +106,29 @@ class SensorFusionNode(ManagedNode):
         engine = self.engines[camera]
 
         def handle(msg: Any, _info: MessageInfo) -> None:
-            start = self.now_ns()
-            stamp = stamp_to_ns(msg.header.stamp)
-            now = self.now_ns() if self.params["check_frame_age"] else None
-            scene = engine.fuse(stamp, int(msg.width), int(msg.height), str(msg.encoding), now, msg.header.frame_id)
-            if scene is None:
+            waiting = self._held or not engine.radar_covers(stamp_to_ns(msg.header.stamp))
+            if self.params["radar_wait_s"] > 0 and waiting:
+                self._held.append((camera, msg, self.now_ns()))
+                if len(self._held) > 8:  # radar far behind: never let frames pile up
+                    self._release_held(force_older_than=self.now_ns())
                 return
-            end = self.now_ns()
-            scene.timing["fusion"] = (start, end)
-            self.scene_pub.publish(string_msg(self.codec, scene.to_json()))
-            self.timing_pub.publish(string_msg(self.codec, timing_record(stamp, scene.camera, "fusion", start, end)))
+            self._fuse(camera, msg)
 
         return handle
+
+    def _fuse(self, camera: str, msg: Any) -> None:
+        start = self.now_ns()
+        stamp = stamp_to_ns(msg.header.stamp)
+        now = self.now_ns() if self.params["check_frame_age"] else None
+        scene = self.engines[camera].fuse(
+            stamp, int(msg.width), int(msg.height), str(msg.encoding), now, msg.header.frame_id
+        )
+        if scene is None:
+            return
+        end = self.now_ns()
+        scene.timing["fusion"] = (start, end)
+        self.scene_pub.publish(string_msg(self.codec, scene.to_json()))
+        self.timing_pub.publish(string_msg(self.codec, timing_record(stamp, scene.camera, "fusion", start, end)))
 
     def stats(self) -> dict[str, int]:
         """Counters of the node and its engines, merged."""

@@ -156,6 +156,7 @@ class ReplayDriver:
             spinner = ExecutorThread(self.context.executor, "replay-executor").start()
         started = time.monotonic()
         first_bag_ns: int | None = None
+        awaiting: list[tuple[int, int]] = []  # (bag time, header stamp) of frames not yet waited for
         try:
             with BagReader(self.bag) as reader:
                 if not self._spins_executor:
@@ -171,6 +172,10 @@ class ReplayDriver:
                     is_frame = message.typename == "sensor_msgs/msg/Image"
                     if is_frame and self.max_frames is not None and self.result.frames_published >= self.max_frames:
                         break
+                    # Closed loop: a frame's decision is awaited only once everything recorded at
+                    # the frame's time (e.g. the radar scan of the same instant) has been sent too.
+                    while awaiting and message.stamp_ns > awaiting[0][0]:
+                        self._wait_closed_loop(awaiting.pop(0)[1])
                     if not closed_loop:
                         first_bag_ns = first_bag_ns if first_bag_ns is not None else message.stamp_ns
                         due = started + (message.stamp_ns - first_bag_ns) / 1e9 / float(self.rate or 1.0)
@@ -184,11 +189,13 @@ class ReplayDriver:
                     publisher.publish_raw(message.data)
                     if is_frame:
                         if closed_loop:
-                            self._wait_closed_loop(stamp)
+                            awaiting.append((message.stamp_ns, stamp))
                         if self.progress:
                             self.progress(1)
                     elif closed_loop and self._spins_executor:
                         self.context.executor.spin_until_idle()
+            for _, stamp in awaiting:
+                self._wait_closed_loop(stamp)
             if not closed_loop:
                 self._drain()
         finally:
