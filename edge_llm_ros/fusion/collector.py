@@ -120,6 +120,10 @@ class SensorFusion:
         offset = self.config.radar_offset_s * 1e9
         return bool(self._radar) and self._radar[-1].stamp_ns + offset >= stamp_ns
 
+    def ready_for(self, stamp_ns: int) -> bool:
+        """Intrinsics known and the frame's radar instant covered: fusing now loses nothing."""
+        return self._camera is not None and self.radar_covers(stamp_ns)
+
     def fuse(
         self,
         stamp_ns: int,

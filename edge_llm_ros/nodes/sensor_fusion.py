@@ -25,7 +25,12 @@ class SensorFusionNode(ManagedNode):
         ParameterSpec("radar_window_s", "float", 0.06, "Max |radar - frame| stamp gap", min=0.0, max=1.0),
         ParameterSpec("radar_offset_s", "float", 0.0, "Added to radar stamps", min=-1.0, max=1.0),
         ParameterSpec(
-            "radar_wait_s", "float", 0.03, "Hold a frame this long for a radar scan at/after it", min=0.0, max=1.0
+            "radar_wait_s",
+            "float",
+            0.03,
+            "Hold a frame this long for its camera_info and a radar scan at/after it",
+            min=0.0,
+            max=1.0,
         ),
         ParameterSpec("gps_timeout_s", "float", 0.5, "Oldest usable GPS fix", min=0.0, max=10.0),
         ParameterSpec("gps_offset_s", "float", 0.0, min=-1.0, max=1.0),
@@ -72,6 +77,7 @@ class SensorFusionNode(ManagedNode):
         def handle(msg: Any, _info: MessageInfo) -> None:
             if not self.engines[camera].set_camera_info(msg.k, int(msg.width), int(msg.height)):
                 self.counters["rejected:camera_info"] += 1
+            self._release_held(force_older_than=None)
 
         return handle
 
@@ -91,7 +97,7 @@ class SensorFusionNode(ManagedNode):
             camera, msg, arrived = self._held[0]
             stamp = stamp_to_ns(msg.header.stamp)
             timed_out = force_older_than is not None and arrived <= force_older_than
-            if not self.engines[camera].radar_covers(stamp) and not timed_out:
+            if not self.engines[camera].ready_for(stamp) and not timed_out:
                 return
             self._held.pop(0)
             self._fuse(camera, msg)
@@ -106,7 +112,7 @@ class SensorFusionNode(ManagedNode):
         engine = self.engines[camera]
 
         def handle(msg: Any, _info: MessageInfo) -> None:
-            waiting = self._held or not engine.radar_covers(stamp_to_ns(msg.header.stamp))
+            waiting = self._held or not engine.ready_for(stamp_to_ns(msg.header.stamp))
             if self.params["radar_wait_s"] > 0 and waiting:
                 self._held.append((camera, msg, self.now_ns()))
                 if len(self._held) > 8:  # radar far behind: never let frames pile up

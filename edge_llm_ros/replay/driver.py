@@ -206,13 +206,26 @@ class ReplayDriver:
             self._source.close()
         return self.result
 
-    def _await_subscribers(self, reader: BagReader, timeout_s: float = 10.0) -> None:
-        # Across processes a sample sent before the subscriber is matched is lost: declare the
-        # publishers first and wait (bounded) until the pipeline listens on every input topic.
-        pubs = [self._publisher(t, ty) for t, ty in reader.topics.items() if ty in INPUT_TYPES]
+    def _await_subscribers(self, reader: BagReader, timeout_s: float = 10.0, settle_s: float = 1.0) -> None:
+        # Across processes a sample sent before a reader is matched is lost. The nodes declared
+        # their subscriptions before the manager activated them, so wait (bounded) until every
+        # input topic has readers and their number has stopped growing for `settle_s`; that also
+        # gives the decision node's session time to learn of our own decision listener, which
+        # nothing on this side can observe.
+        inputs = [t for t, ty in reader.topics.items() if ty in INPUT_TYPES]
+        pubs = [self._publisher(t, reader.topics[t]) for t in inputs]
+        count = getattr(self.context.bus, "subscription_count", None)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not all(getattr(p, "has_subscribers", True) for p in pubs):
-            time.sleep(0.01)
+        last: tuple[int, ...] | None = None
+        stable_since = time.monotonic()
+        while time.monotonic() < deadline:
+            matched = all(getattr(p, "has_subscribers", True) for p in pubs)
+            counts = tuple(count(t) for t in inputs) if callable(count) else ()
+            if counts != last:
+                last, stable_since = counts, time.monotonic()
+            if matched and all(counts) and time.monotonic() - stable_since >= settle_s:
+                return
+            time.sleep(0.02)
 
     def _drain(self) -> None:
         deadline = time.monotonic() + self.frame_timeout_s

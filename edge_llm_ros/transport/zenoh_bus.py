@@ -658,6 +658,30 @@ class ZenohBus(Bus):
         return True
 
     # ----------------------------------------------------------------- graph
+    def subscription_count(self, topic: str, timeout_s: float = 1.0) -> int:
+        """Subscriptions to `topic` announced on the graph right now (a liveliness query).
+
+        A publisher's matching status only says "at least one"; a driver that must not lose the
+        first samples waits until every expected reader is there.
+        """
+        if self.closed:
+            raise TransportError("bus is closed")
+        count = 0
+        try:
+            replies = self.session.liveliness().get(liveliness_subscription_key(self.domain_id), timeout=timeout_s)
+            for reply in replies:
+                if reply.ok is None:
+                    continue
+                try:
+                    entity = LivelinessEntity.parse(str(reply.ok.key_expr))
+                except InvalidKeyError:
+                    continue
+                if entity.kind is EntityKind.SUBSCRIPTION and entity.topic is not None and entity.topic.name == topic:
+                    count += 1
+        except zenoh.ZError as exc:
+            raise TransportError(f"cannot query the graph: {exc}") from exc
+        return count
+
     def watch_nodes(self, callback: Callable[[NodeEvent], None]) -> Callable[[], None]:
         if self.closed:
             raise TransportError("bus is closed")
