@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 import time
 from collections import Counter, deque
@@ -53,6 +54,9 @@ class LlmBatcherConfig:
     deadline_s: float = 3.0
     max_new_tokens: int = 96
     max_queue: int = 32
+    #: Scheduling niceness of the generation thread (Linux: per thread). The LLM is advisory, so
+    #: on a small edge CPU it yields to the safety path instead of competing with it.
+    nice: int = 10
 
     def __post_init__(self) -> None:
         if self.max_batch < 1 or self.max_queue < self.max_batch:
@@ -265,6 +269,11 @@ class LlmBatcher:
                     return batch
 
     def _loop(self) -> None:
+        if self.config.nice:
+            try:  # a thread is a task on Linux: this lowers only the generation thread
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.config.nice)
+            except (AttributeError, OSError) as exc:
+                _log.info("cannot lower the LLM thread's priority: %s", exc)
         while (batch := self._take_batch()) is not None:
             try:
                 self._run(batch)

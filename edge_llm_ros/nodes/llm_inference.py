@@ -23,7 +23,7 @@ class LlmInferenceNode(ManagedNode):
     """Glue around `SceneAdvisor` (engine + batcher + schema validation)."""
 
     PARAMETERS = ParameterSchema.of(
-        ParameterSpec("model", "str", "smollm2", "Model name in the store (used when model_dir is empty)"),
+        ParameterSpec("model", "str", "smollm2-135m-instruct", "Store model name (when model_dir is empty)"),
         ParameterSpec("model_dir", "str", "", "An ORT GenAI model folder (with genai_config.json)"),
         ParameterSpec("model_store", "str", "", "Model store directory ('' = default)"),
         ParameterSpec("execution_provider", "str", "cpu", choices=("cpu", "cuda", "dml")),
@@ -35,6 +35,7 @@ class LlmInferenceNode(ManagedNode):
         ParameterSpec("max_new_tokens", "int", 96, min=8, max=2048),
         ParameterSpec("max_explanation_chars", "int", 120, min=20, max=200),
         ParameterSpec("stream_tokens", "bool", False, "Publish tokens as they are generated"),
+        ParameterSpec("nice", "int", 10, "Niceness of the generation thread (yield to the fast path)", min=0, max=19),
     )
 
     def on_configure(self) -> CallbackReturn:
@@ -57,6 +58,7 @@ class LlmInferenceNode(ManagedNode):
                 max_queue_delay_s=p["max_queue_delay_s"],
                 deadline_s=p["deadline_s"],
                 max_new_tokens=p["max_new_tokens"],
+                nice=p["nice"],
             ),
         )
         try:
