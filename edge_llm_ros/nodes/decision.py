@@ -12,6 +12,7 @@ from edge_llm_ros.decision.record import DecisionRecord
 from edge_llm_ros.decision.traffic import TrafficDecider
 from edge_llm_ros.decision.traffic_rules import TrafficRuleConfig
 from edge_llm_ros.fusion.scene import FusedScene, SceneDecodeError
+from edge_llm_ros.industrial.decider import IndustrialDecider, InspectionConfig
 from edge_llm_ros.nodes import topics
 from edge_llm_ros.nodes.convert import detections_from_msg, string_msg
 from edge_llm_ros.runtime.lifecycle import CallbackReturn
@@ -25,7 +26,7 @@ class DecisionNode(ManagedNode):
     """Pairs each fused scene with its detections (same stamp and camera) and decides."""
 
     PARAMETERS = ParameterSchema.of(
-        ParameterSpec("scene", "str", "traffic", choices=("traffic",)),
+        ParameterSpec("scene", "str", "traffic", choices=("traffic", "industrial")),
         ParameterSpec("brake_ttc_s", "float", 1.6, min=0.1, max=20.0),
         ParameterSpec("caution_ttc_s", "float", 3.5, min=0.1, max=30.0),
         ParameterSpec("vulnerable_ttc_factor", "float", 1.5, min=1.0, max=5.0),
@@ -38,6 +39,10 @@ class DecisionNode(ManagedNode):
         ParameterSpec("llm.max_objects", "int", 8, min=1, max=32),
         ParameterSpec("radar_class_codes", "list[int]", [], "RadarTrack.classification vendor codes..."),
         ParameterSpec("radar_class_names", "list[str]", [], "...and the class each code means"),
+        ParameterSpec("industrial.min_defect_score", "float", 0.5, "Defect probability that rejects a part",
+                      min=0.01, max=1.0),
+        ParameterSpec("industrial.memory", "int", 0, "Average a part's last N observations (0 = this frame)",
+                      min=0, max=1000),
     )
 
     def on_configure(self) -> CallbackReturn:
@@ -52,7 +57,11 @@ class DecisionNode(ManagedNode):
             self.machine.last_error = "radar_class_codes and radar_class_names must have the same length"
             return CallbackReturn.FAILURE
         radar_classes = dict(zip(p["radar_class_codes"], p["radar_class_names"], strict=True))
-        self.decider = TrafficDecider(rules, p["min_class_score"], radar_classes=radar_classes)
+        self.decider: TrafficDecider | IndustrialDecider = TrafficDecider(
+            rules, p["min_class_score"], radar_classes=radar_classes
+        )
+        if p["scene"] == "industrial":
+            self.decider = IndustrialDecider(InspectionConfig(p["industrial.min_defect_score"], p["industrial.memory"]))
         self.sync = ExactTimeSync(("scene", "detections"), p["max_pending_frames"])
         self.stage_timing: dict[tuple[int, str], dict[str, tuple[int, int]]] = defaultdict(dict)
         self.create_subscription(topics.FUSED_SCENE_TOPIC, topics.STRING, self._on_scene, "pipeline")
@@ -127,6 +136,7 @@ class DecisionNode(ManagedNode):
         self._last_request_stamp = record.stamp_ns
         assert self.llm_pub is not None
         self.llm_pub.publish(string_msg(self.codec, build_request(record, scene, self.params["llm.max_objects"])))
+        self.counters["llm_requests"] += 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,3 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge_llm_ros.nodes.host import run_node
 
     return run_node(DecisionNode, "decision", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

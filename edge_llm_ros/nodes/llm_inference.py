@@ -150,3 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge_llm_ros.nodes.host import run_node
 
     return run_node(LlmInferenceNode, "llm_inference", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

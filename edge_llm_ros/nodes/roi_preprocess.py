@@ -1,5 +1,9 @@
 """roi_preprocess node: image + fused scene -> ROI proposals (radar boxes merged with person detections).
 
+With `proposals: parts` (industrial inspection, no radar) the proposals are instead the fully
+visible parts segmented from the conveyor image, each with its tracked part id as the detection id
+(edge_llm_ros.industrial.proposals).
+
 Crops are not shipped between processes: the proposals (a vision_msgs/Detection2DArray of boxes
 and track ids) are small, and the inference node letterboxes each box straight from the image
 it already receives into its preallocated batch tensor.
@@ -38,6 +42,15 @@ class RoiPreprocessNode(ManagedNode):
         ParameterSpec("person_detector.score_threshold", "float", 0.5, min=0.0, max=1.0),
         ParameterSpec("model_store", "str", "", "Model store directory ('' = default)"),
         ParameterSpec("intra_op_threads", "int", 1, min=1, max=64),
+        ParameterSpec(
+            "proposals", "str", "radar", "ROIs from radar (+ detector), or segmented parts", choices=("radar", "parts")
+        ),
+        ParameterSpec("parts.belt_roi", "list[int]", [], "Belt region x0, y0, x1, y1 in pixels ([] = whole image)"),
+        ParameterSpec("parts.contrast", "float", 40.0, "Part gray level above the belt's", min=1.0, max=255.0),
+        ParameterSpec("parts.min_area_px", "int", 600, min=1),
+        ParameterSpec("parts.belt_velocity_px_s", "list[float]", [200.0, 0.0], "Belt motion in the image (x, y)"),
+        ParameterSpec("parts.max_match_px", "float", 40.0, "Tracking gate", min=1.0),
+        ParameterSpec("parts.max_missed_s", "float", 0.5, "Forget a part unseen this long", min=0.01),
     )
 
     def on_configure(self) -> CallbackReturn:
@@ -60,6 +73,14 @@ class RoiPreprocessNode(ManagedNode):
                 self.machine.last_error = f"person detector {p['person_detector.model']!r}: {exc}"
                 self.log.error("configure failed: %s", self.machine.last_error)
                 return CallbackReturn.FAILURE
+        self.part_proposers: dict[str, Any] | None = None
+        if p["proposals"] == "parts":
+            try:
+                self._part_configs = _part_configs(p)
+            except ValueError as exc:
+                self.machine.last_error = f"parts.*: {exc}"
+                return CallbackReturn.FAILURE
+            self.part_proposers = {}  # one per camera (frame_id): each tracks its own parts
         self.sync = ExactTimeSync(("image", "scene"))
         for camera in p["cameras"]:
             image_topic, _ = topics.camera_topics(camera)
@@ -91,6 +112,10 @@ class RoiPreprocessNode(ManagedNode):
             return
         image_msg, scene = matched
         start = self.now_ns()
+        if self.part_proposers is not None:
+            proposals = self._part_proposals(image_msg, scene)
+            self._publish(scene, proposals, start)
+            return
         persons: list[tuple[tuple[float, float, float, float], float]] = []
         if self.detector is not None:
             try:
@@ -106,11 +131,61 @@ class RoiPreprocessNode(ManagedNode):
         proposals = [
             ClassifiedRoi(r.track_id, "person" if "detector" in r.source else "object", r.score, r.bbox) for r in rois
         ]
+        self._publish(scene, proposals, start)
+
+    def _publish(self, scene: FusedScene, proposals: list[ClassifiedRoi], start: int) -> None:
         self.proposals_pub.publish(detections_msg(self.codec, scene.stamp_ns, scene.camera, proposals))
         end = self.now_ns()
         self.timing_pub.publish(
-            string_msg(self.codec, timing_record(scene.stamp_ns, scene.camera, "roi", start, end, rois=len(rois)))
+            string_msg(self.codec, timing_record(scene.stamp_ns, scene.camera, "roi", start, end, rois=len(proposals)))
         )
+
+    def _part_proposals(self, image_msg: Any, scene: FusedScene) -> list[ClassifiedRoi]:
+        from edge_llm_ros.industrial.proposals import PartProposer
+
+        assert self.part_proposers is not None
+        proposer = self.part_proposers.get(scene.camera)
+        if proposer is None:
+            segmenter, tracker = self._part_configs
+            proposer = PartProposer(segmenter, tracker, self.params["margin"], self.params["max_rois"])
+            self.part_proposers[scene.camera] = proposer
+        try:
+            parts = proposer.propose(scene.stamp_ns, image_to_rgb(image_msg))
+        except (ImageError, ValueError) as exc:
+            # Published empty, so the frame is still decided (with no part inspected).
+            self.counters["bad_input:image"] += 1
+            self.log.warning("part segmentation skipped frame: %s", exc)
+            return []
+        return [ClassifiedRoi(str(part.part_id), "part", 1.0, part.crop) for part in parts]
+
+    def stats(self) -> dict[str, int]:
+        """Counters of the node and its part proposers, merged."""
+        merged = dict(self.counters)
+        for proposer in (getattr(self, "part_proposers", None) or {}).values():
+            for key, value in proposer.stats().items():
+                merged[key] = merged.get(key, 0) + value
+        return merged
+
+
+def _part_configs(p: Any) -> tuple[Any, Any]:
+    """Segmenter and tracker configs from the `parts.*` parameters; ValueError names a bad one."""
+    from edge_llm_ros.industrial.segmentation import SegmenterConfig
+    from edge_llm_ros.industrial.tracking import TrackerConfig
+
+    roi = p["parts.belt_roi"]
+    if roi and len(roi) != 4:
+        raise ValueError(f"parts.belt_roi needs 4 values (x0, y0, x1, y1), got {roi}")
+    velocity = p["parts.belt_velocity_px_s"]
+    if len(velocity) != 2:
+        raise ValueError(f"parts.belt_velocity_px_s needs 2 values (x, y), got {velocity}")
+    segmenter = SegmenterConfig(
+        belt_roi=tuple(roi) if roi else None, contrast=p["parts.contrast"], min_area_px=p["parts.min_area_px"]
+    )
+    tracker = TrackerConfig(
+        velocity_px_s=(velocity[0], velocity[1]), max_match_px=p["parts.max_match_px"],
+        max_missed_s=p["parts.max_missed_s"],
+    )
+    return segmenter, tracker
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,3 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge_llm_ros.nodes.host import run_node
 
     return run_node(RoiPreprocessNode, "roi_preprocess", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -203,3 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge_llm_ros.nodes.host import run_node
 
     return run_node(VisionInferenceNode, "vision_inference", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from edge_llm_ros.bags.writer import BagWriter
-from edge_llm_ros.decision.scoring import score_traffic
+from edge_llm_ros.decision.scoring import score_industrial, score_traffic
 from edge_llm_ros.nodes import topics
 from edge_llm_ros.replay.driver import ReplayResult
 from edge_llm_ros.telemetry.report import ReportPaths, build_report, format_report, write_report
@@ -58,22 +58,22 @@ def accuracy(result: ReplayResult, scene: str) -> dict[str, Any] | None:
         return None
     if scene == "traffic":
         return score_traffic(result.decisions, truth)
+    if scene == "industrial":
+        return score_industrial(result.decisions, truth)
     return None
 
 
-def advisory_summary(result: ReplayResult, llm_counters: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Advisories published, rejected as invalid, and their latency from the frame's injection."""
+def advisory_summary(result: ReplayResult, requests: int) -> dict[str, Any]:
+    """Advisories requested, published, not published (deadline or invalid), latency from frame."""
     latencies = [
         (a["received_ns"] - result.injected_ns[int(a["stamp_ns"])]) / 1e6
         for a in result.advisories
         if int(a.get("stamp_ns", -1)) in result.injected_ns
     ]
-    counters = dict(llm_counters or {})
     summary: dict[str, Any] = {
+        "requests": requests,
         "published": len(result.advisories),
-        "rejected_invalid": counters.get("llm:rejected_invalid", 0),
-        "cancelled_deadline": counters.get("llm:cancelled_deadline", 0),
-        "requests": counters.get("llm:submitted", 0),
+        "not_published": max(0, requests - len(result.advisories)),
     }
     if latencies:
         summary["latency_ms"] = {
@@ -114,8 +114,9 @@ def write_replay_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     recorder = record_run(result, batch_sizes, counters)
     acc = accuracy(result, scene)
-    if "llm_inference" in counters:
-        acc = {**(acc or {}), "advisories": advisory_summary(result, counters["llm_inference"])}
+    requests = int(counters.get("decision", {}).get("llm_requests", 0))
+    if requests:
+        acc = {**(acc or {}), "advisories": advisory_summary(result, requests)}
     meta = {
         **metadata,
         "frames_published": result.frames_published,

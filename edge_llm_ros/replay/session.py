@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,13 +77,23 @@ def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = 
     try:
         from edge_llm_ros.runtime.params import load_params_file, params_for_node
 
-        names = list(params_for_node(load_params_file(config), "lifecycle_manager").get("node_names") or [])
-        if options.llm and "llm_inference" not in names:
-            names.append("llm_inference")
-        pipeline = build_pipeline(bus, config, node_overrides(options), node_names=names or None)
+        names = [n for n in params_for_node(load_params_file(config), "lifecycle_manager").get("node_names") or []]
+        # The LLM never runs in the pipeline's process (see replay/llm_sidecar.py).
+        names = [n for n in names if n != "llm_inference"]
+        overrides = node_overrides(options)
+        pipeline = build_pipeline(bus, config, overrides, node_names=names or None)
         exporter = None
+        sidecar = None
         try:
             pipeline.bring_up()
+            if options.llm:
+                from edge_llm_ros.config_files import find_config
+                from edge_llm_ros.replay.llm_sidecar import LlmSidecar
+
+                log = (options.run_dir or Path(tempfile.gettempdir())) / "llm_inference.log"
+                sidecar = LlmSidecar(
+                    bus, config, find_config("qos.yaml"), overrides.get("llm_inference", {}), log
+                ).start()
             if options.metrics_port is not None:
                 from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter
 
@@ -92,21 +103,35 @@ def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = 
                 pipeline, options.bag, rate=options.rate, max_frames=options.max_frames, progress=progress
             )
             result = driver.run()
-            llm = pipeline.nodes.get("llm_inference")
-            if llm is not None and hasattr(llm, "advisor"):
-                llm.advisor.wait_idle(60.0)
-                pipeline.context.executor.spin_until_idle()
+            if sidecar is not None:
+                _await_advisories(result, pipeline.counters().get("decision", {}).get("llm_requests", 0))
             vision = pipeline.nodes.get("vision_inference")
             batches = vision.batch_histogram() if vision is not None and hasattr(vision, "batch_histogram") else {}
             if exporter is not None:
                 exporter.poll()
             return ReplayOutcome(result, batches, pipeline.counters(), list(pipeline.nodes))
         finally:
+            if sidecar is not None:
+                sidecar.close()
             if exporter is not None:
                 exporter.close()
             pipeline.shutdown()
     finally:
         bus.close()
+
+
+def _await_advisories(result: ReplayResult, requests: int, timeout_s: float = 60.0) -> None:
+    """Give the LLM time to answer (or time out) the last requests; bounded."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    last, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline and len(result.advisories) < requests:
+        if len(result.advisories) != last:
+            last, quiet_since = len(result.advisories), time.monotonic()
+        elif time.monotonic() - quiet_since > 8.0:  # nothing for longer than any deadline: done
+            return
+        time.sleep(0.1)
 
 
 def _run_replay_processes(options: ReplayOptions, progress: Callable[[int], None] | None) -> ReplayOutcome:

@@ -52,7 +52,10 @@ def test_decisions_identical_with_llm_on_and_off(
     decided = on.result.received_ns
     for advisory in on.result.advisories:
         assert advisory["received_ns"] >= decided[int(advisory["stamp_ns"])]
-    summary = advisory_summary(on.result, on.counters["llm_inference"])
+    summary = advisory_summary(on.result, on.counters["decision"]["llm_requests"])
     assert summary["requests"] == 6  # 2 Hz over 3 s of sensor time, rate-limited on stamps
-    # A random tiny model either yields guided, schema-valid advice or is rejected and counted.
-    assert summary["published"] + summary["rejected_invalid"] + summary["cancelled_deadline"] == summary["requests"]
+    # The LLM ran in its own process; whatever it published is schema-valid advice for a frame
+    # it was asked about (the rest were rejected as invalid or cancelled there, and counted).
+    assert summary["published"] + summary["not_published"] == 6
+    assert {a["stamp_ns"] for a in on.result.advisories} <= set(on.result.injected_ns)
+    assert all(a["schema"] == "edge_llm_ros/advisory_record/1" for a in on.result.advisories)
