@@ -3,10 +3,11 @@
 Schema `edge_llm_ros/decision/1`:
     schema, scene ("traffic" | "industrial"), stamp_ns (source camera frame), camera,
     action (traffic: CONTINUE | SLOW_DOWN | BRAKE; industrial: PASS | REJECT),
-    level (traffic: NONE | CAUTION | BRAKE), objects (list, below), missing (sensors),
+    level (traffic: NONE | CAUTION | BRAKE; industrial: same as action), objects (list, below), missing (sensors),
     timing ({stage: [start_ns, end_ns]}, wall clock), decided_ns.
 Traffic object: track_id, class, score, range_m, ttc_s, in_ego_lane, level, bbox.
-Industrial object: part_id, class ("ok" or a defect), score, verdict (PASS | REJECT), bbox.
+Industrial object: part_id, class ("ok" or a defect), score, verdict (PASS | REJECT), bbox; also
+camera_class (the classifier's top class) and defect_probability (what the verdict was taken on).
 Fields are only added within a version; removing or changing one bumps the version.
 """
 
