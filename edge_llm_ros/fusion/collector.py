@@ -47,6 +47,9 @@ class FusionConfig:
     max_range_m: float = 150.0
     extrinsic: RadarToCamera = field(default_factory=RadarToCamera)
     camera_name: str = "camera"
+    #: A scene without radar or GPS (a conveyor camera) neither waits for nor misses them.
+    expect_radar: bool = True
+    expect_gps: bool = True
 
 
 @dataclass
@@ -122,7 +125,7 @@ class SensorFusion:
 
     def ready_for(self, stamp_ns: int) -> bool:
         """Intrinsics known and the frame's radar instant covered: fusing now loses nothing."""
-        return self._camera is not None and self.radar_covers(stamp_ns)
+        return self._camera is not None and (not self.config.expect_radar or self.radar_covers(stamp_ns))
 
     def fuse(
         self,
@@ -154,14 +157,14 @@ class SensorFusion:
             return None
         scene = FusedScene(stamp_ns, frame_id or self.config.camera_name, width, height)
         scan = self._nearest_radar(stamp_ns)
-        if scan is None:
+        if scan is None and self.config.expect_radar:
             scene.missing.append("radar")
             self.counters["missing:radar"] += 1
-        else:
+        elif scan is not None:
             scene.radar_stamp_ns = scan.stamp_ns
             scene.objects = [obj for t in scan.tracks if (obj := self._attribute(t)) is not None]
         ego = self._ego(stamp_ns)
-        if ego is None:
+        if ego is None and self.config.expect_gps:
             scene.missing.append("gps")
             self.counters["missing:gps"] += 1
         scene.ego = ego

@@ -20,8 +20,8 @@ class SensorFusionNode(ManagedNode):
 
     PARAMETERS = ParameterSchema.of(
         ParameterSpec("cameras", "list[str]", ["camera"], "Camera names; topics /<name>/image_raw, camera_info"),
-        ParameterSpec("radar_topic", "str", "/radar/tracks"),
-        ParameterSpec("gps_topic", "str", "/gps/fix"),
+        ParameterSpec("radar_topic", "str", "/radar/tracks", "'' = this scene has no radar"),
+        ParameterSpec("gps_topic", "str", "/gps/fix", "'' = this scene has no GPS"),
         ParameterSpec("radar_window_s", "float", 0.06, "Max |radar - frame| stamp gap", min=0.0, max=1.0),
         ParameterSpec("radar_offset_s", "float", 0.0, "Added to radar stamps", min=-1.0, max=1.0),
         ParameterSpec(
@@ -59,16 +59,20 @@ class SensorFusionNode(ManagedNode):
                 max_range_m=p["max_range_m"],
                 extrinsic=RadarToCamera(tuple(p["radar_to_camera.translation"]), tuple(p["radar_to_camera.rpy"])),
                 camera_name=camera,
+                expect_radar=bool(p["radar_topic"]),
+                expect_gps=bool(p["gps_topic"]),
             )
             self.engines[camera] = SensorFusion(config)
             image_topic, info_topic = topics.camera_topics(camera)
             self.create_subscription(image_topic, topics.IMAGE, self._on_image(camera), "sensor_data")
             self.create_subscription(info_topic, topics.CAMERA_INFO, self._on_info(camera), "sensor_data")
-        self.create_subscription(p["radar_topic"], topics.RADAR_TRACKS, self._on_radar, "sensor_data")
+        if p["radar_topic"]:
+            self.create_subscription(p["radar_topic"], topics.RADAR_TRACKS, self._on_radar, "sensor_data")
         self._held: list[tuple[str, Any, int]] = []  # (camera, image msg, arrival ns), oldest first
         if p["radar_wait_s"] > 0:
             self.create_timer(max(0.002, p["radar_wait_s"] / 3), self._flush_held)
-        self.create_subscription(p["gps_topic"], topics.NAV_SAT_FIX, self._on_gps, "sensor_data")
+        if p["gps_topic"]:
+            self.create_subscription(p["gps_topic"], topics.NAV_SAT_FIX, self._on_gps, "sensor_data")
         self.scene_pub = self.create_publisher(topics.FUSED_SCENE_TOPIC, topics.STRING, "pipeline")
         self.timing_pub = self.create_publisher(topics.TIMING_TOPIC, topics.STRING, "pipeline")
         return CallbackReturn.SUCCESS

@@ -35,7 +35,10 @@ class ExactTimeSync:
                 for missing in set(self.slots) - set(evicted):
                     self.counters[f"unmatched:{missing}"] += 1
         if slot in entry:
+            # The first message of a (stamp, camera) wins: a later duplicate is a replay or a
+            # fault, and the upstream stages already acted on the first one.
             self.counters[f"duplicate:{slot}"] += 1
+            return None
         entry[slot] = value
         if len(entry) == len(self.slots):
             del self._pending[key]
