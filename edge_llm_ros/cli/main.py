@@ -14,7 +14,8 @@ SUBCOMMANDS = (
     "edge_llm_ros.cli.replay",
     "edge_llm_ros.cli.run",
     "edge_llm_ros.cli.swap",
-    "edge_llm_ros.cli.bench_lifecycle",
+    "edge_llm_ros.cli.optimize",
+    "edge_llm_ros.cli.bench",
     "edge_llm_ros.cli.demo",
 )
 

@@ -9,6 +9,8 @@
    the node;
 4. runs the manifest's golden inputs and compares with the reference at the manifest's accuracy
    threshold.
+Steps 1, 2 and 4 are `edge_llm_ros.compression.gate` (verify_candidate, golden_gate): the same
+code `edge-llm-ros optimize check` gates compressed models with.
 Any failure raises ValueError whose message is the reason the swap reports. The node then loads
 the same (sha256-pinned) bytes again in its own configure, so what was validated is what serves.
 """
@@ -19,34 +21,11 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from edge_llm_ros.compression.gate import GateRefusedError, golden_gate, interface_problems, verify_candidate
 from edge_llm_ros.models.errors import ModelError
-from edge_llm_ros.models.manifest import Manifest, TensorSpec
 from edge_llm_ros.models.store import ModelStore
 
-
-def _fixed(spec: TensorSpec) -> tuple[object, ...]:
-    # The batch dim (0) may differ; every other fixed size must match.
-    return tuple(d if isinstance(d, int) else "?" for d in spec.shape[1:])
-
-
-def interface_problems(candidate: Manifest, serving: Manifest) -> list[str]:
-    """Ways `candidate` cannot stand in for `serving` (empty: compatible)."""
-    problems: list[str] = []
-    for group, new, old in (
-        ("input", candidate.inputs, serving.inputs),
-        ("output", candidate.outputs, serving.outputs),
-    ):
-        new_by = {s.name: s for s in new}
-        for spec in old:
-            got = new_by.get(spec.name)
-            if got is None:
-                problems.append(f"{group} {spec.name!r} of {serving.model_id} is missing")
-                continue
-            if got.dtype != spec.dtype:
-                problems.append(f"{group} {spec.name!r}: dtype {got.dtype}, serving model has {spec.dtype}")
-            if len(got.shape) != len(spec.shape) or _fixed(got) != _fixed(spec):
-                problems.append(f"{group} {spec.name!r}: shape {list(got.shape)}, serving model has {list(spec.shape)}")
-    return problems
+__all__ = ["StoreValidator", "interface_problems"]
 
 
 class StoreValidator:
@@ -69,14 +48,10 @@ class StoreValidator:
 
     def __call__(self, kind: str, model_id: str) -> None:
         """Raise ValueError(reason) unless `model_id` may serve node kind `kind`."""
-        from edge_llm_ros.inference.engine import EngineOptions, OrtEngine
-        from edge_llm_ros.inference.golden_check import check_engine
-
         with self._lock:
             try:
-                ref = self.store.resolve(model_id)
-                ref.verify()
-            except ModelError as exc:
+                ref = verify_candidate(self.store, model_id)
+            except GateRefusedError as exc:
                 raise ValueError(str(exc)) from exc
             expected_kind = self.kinds.get(kind)
             if expected_kind and ref.manifest.kind != expected_kind:
@@ -92,11 +67,7 @@ class StoreValidator:
                     if problems:
                         raise ValueError(f"{ref.model_id} does not fit {kind}: " + "; ".join(problems))
             try:
-                engine = OrtEngine(ref, EngineOptions(intra_op_threads=self.intra_op_threads, warmup_runs=0))
-                report = check_engine(engine)
-            except ModelError as exc:
+                # The same golden gate `edge-llm-ros optimize check` runs (compression.gate).
+                golden_gate(ref, intra_op_threads=self.intra_op_threads)
+            except GateRefusedError as exc:
                 raise ValueError(str(exc)) from exc
-            except Exception as exc:  # onnxruntime refusing a corrupt graph raises its own types
-                raise ValueError(f"{ref.model_id}: cannot be loaded: {type(exc).__name__}: {exc}") from exc
-            if not report.passed:
-                raise ValueError(f"golden check failed: {report.summary()}")
