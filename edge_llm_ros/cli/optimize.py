@@ -140,7 +140,7 @@ def add_optimize_bench(verbs: Any) -> None:
     b.add_argument("--heldout-bags", nargs="+", type=Path, default=[], metavar="BAG", help="held-out drives")
     b.add_argument("--train-duration", type=float, default=20.0, metavar="S", help="seconds per synthesised drive")
     b.add_argument("--prune-epochs", type=_positive_int, default=4, help="fine-tune epochs after pruning")
-    b.add_argument("--distill-epochs", type=_positive_int, default=12, help="student epochs")
+    b.add_argument("--distill-epochs", type=_positive_int, default=10, help="student epochs")
     b.add_argument("--seconds", type=float, default=2.0, help="timing budget per model and batch size")
     b.add_argument("--threads", type=_positive_int, default=1, help="onnxruntime intra-op threads")
     b.add_argument("--quick", action="store_true", help="smoke-test sizes (short drives, little training)")

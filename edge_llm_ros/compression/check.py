@@ -40,7 +40,7 @@ from edge_llm_ros.compression.metrics import (
 from edge_llm_ros.compression.progress import ProgressFactory, silent
 from edge_llm_ros.compression.publish import variant_method
 from edge_llm_ros.inference.engine import EngineOptions, OrtEngine
-from edge_llm_ros.inference.golden_check import GoldenReport, check_engine
+from edge_llm_ros.inference.golden_check import GoldenReport
 from edge_llm_ros.models.errors import ModelError
 from edge_llm_ros.models.manifest import LabelMap, Manifest
 from edge_llm_ros.models.store import ModelRef, ModelStore
@@ -242,11 +242,10 @@ class Evaluator:
         except GateRefusedError as exc:
             # A model that fails only its golden check is still measured (the numbers say how bad);
             # one that cannot even be loaded is refused.
-            if not str(exc).startswith("golden check failed"):
+            if exc.engine is None or exc.golden is None:
                 raise
             failures.append(str(exc))
-            engine = self._engine(ref)
-            golden = check_engine(engine)
+            golden, engine = exc.golden, exc.engine
         metrics = self.measure(ref, engine, logits)
         max_drop = ref.manifest.accuracy.max_drop
         baseline = self.baseline

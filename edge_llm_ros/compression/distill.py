@@ -16,9 +16,10 @@ deployed by naming it in the scene configuration instead.
 
 Student: a MobileNetV2-style network (inverted residual blocks, depthwise 3x3/5x5, ReLU6 like
 EfficientNet-Lite so it quantizes well) at a smaller input (112x112 by default; most drive crops
-are under 60 px, so 224 only upsamples them). Teacher targets: the teacher's tempered ImageNet
-probabilities rolled up into our classes; hard labels: the teacher's pipeline class (default) or
-the bag's ground-truth class (`hard_labels="ground-truth"`). Loss: compression.train.
+are under 60 px, so 224 only upsamples them). Teacher targets: the teacher's ImageNet
+probabilities summed into our classes with its label map, then tempered; hard labels: the
+teacher's pipeline class (default) or the bag's ground-truth class (`hard_labels="ground-truth"`).
+Loss: compression.train.
 """
 
 from __future__ import annotations
@@ -176,8 +177,8 @@ def distill(
         parameters=params,
         steps=[
             f"teacher {teacher_ref.model_id} run on {len(crops)} training crops (letterboxed to "
-            f"{teacher_spec.height}x{teacher_spec.width}); its softmax at T={train.temperature} rolled up into "
-            "our classes with its label map = soft targets",
+            f"{teacher_spec.height}x{teacher_spec.width}); its probabilities summed into our classes with its "
+            f"label map, then tempered at T={train.temperature} = soft targets",
             f"student trained from scratch {train.epochs} epoch(s): AdamW lr {train.lr} (warm-up + cosine), batch "
             f"{train.batch_size}, loss {train.alpha} * T^2 * KL + {1 - train.alpha:.2f} * cross-entropy on "
             f"{hard_labels} labels, crops letterboxed to {size}x{size}, random horizontal flips",

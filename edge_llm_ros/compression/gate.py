@@ -28,7 +28,17 @@ if TYPE_CHECKING:  # onnxruntime is imported only when a gate actually loads a m
 
 
 class GateRefusedError(ModelError):
-    """A candidate that must not be deployed; the message says why."""
+    """A candidate that must not be deployed; the message says why.
+
+    When the model loaded but failed its golden check, `engine` and `golden` hold the loaded engine
+    and the failing report (so a caller can still measure how far off it is); else both are None.
+    """
+
+    def __init__(self, reason: str, engine: OrtEngine | None = None, golden: GoldenReport | None = None) -> None:
+        """Keep the reason as the message."""
+        super().__init__(reason)
+        self.engine = engine
+        self.golden = golden
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,7 @@ def golden_gate(ref: ModelRef, *, intra_op_threads: int = 1) -> GateResult:
     except Exception as exc:  # onnxruntime refusing a corrupt graph raises its own types
         raise GateRefusedError(f"{ref.model_id}: cannot be loaded: {type(exc).__name__}: {exc}") from exc
     if not report.passed:
-        raise GateRefusedError(f"golden check failed: {report.summary()}")
+        raise GateRefusedError(f"golden check failed: {report.summary()}", engine, report)
     return GateResult(ref=ref, engine=engine, golden=report)
 
 

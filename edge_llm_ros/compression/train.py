@@ -1,9 +1,9 @@
 """Knowledge-distillation training on drive crops: the fine-tune after pruning and the student's training.
 
 Loss per batch (Hinton et al.): alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * hard loss.
-- teacher_T: the teacher's softmax at temperature T, mapped into the student's output space (the
-  same 1000 ImageNet classes for a pruned network; rolled up into our classes for a student
-  that predicts them, by summing the tempered probabilities of each class's ImageNet ids).
+- teacher_T: the teacher's softmax at temperature T, in the student's output space (the same
+  1000 ImageNet classes for a pruned network; for a student that predicts our classes, the
+  teacher's probabilities summed into our classes, then tempered: see `soft_targets`).
 - hard loss: cross-entropy on the hard labels. Labels in the student's own output space (the
   teacher's top-1) use plain cross-entropy; labels in our classes (ground truth) with a 1000-way
   student go through the same roll-up the pipeline uses: -log(sum of the class's probabilities).
@@ -42,9 +42,18 @@ __all__ = ["TrainConfig", "distillation_loss", "fit", "soft_targets"]
 def soft_targets(
     teacher_logits: NDArray[np.float32], temperature: float, rollup: NDArray[np.float32] | None = None
 ) -> NDArray[np.float32]:
-    """The teacher's tempered probabilities, optionally rolled up ([N, src] @ [src, classes])."""
-    probs = softmax(teacher_logits / temperature)
-    return np.asarray(probs @ rollup if rollup is not None else probs, dtype=np.float32)
+    """The teacher's probabilities at `temperature`, optionally rolled up ([N, src] @ [src, classes]) first.
+
+    The roll-up sums the teacher's real (T=1) probabilities into our classes and the temperature is
+    applied to that distribution (softmax(log p / T)). Tempering the 1000-way distribution before
+    summing would be wrong: at T=4 it is nearly flat, and "other", which holds ~940 ImageNet ids,
+    would get ~94 % of every crop's mass whatever the crop shows (a student trained on that learned
+    to answer "other" for everything).
+    """
+    if rollup is None:
+        return np.asarray(softmax(teacher_logits / temperature), dtype=np.float32)
+    rolled = softmax(teacher_logits) @ rollup
+    return np.asarray(softmax(np.log(np.clip(rolled, 1e-8, None)) / temperature), dtype=np.float32)
 
 
 def distillation_loss(

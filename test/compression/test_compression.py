@@ -255,7 +255,7 @@ def test_distilled_student_predicts_our_classes_and_loads_in_the_pipeline(sessio
     assert report.candidate.top1_agreement is None  # another label space: agreement is on our classes
     assert report.golden is not None
     params = _provenance(store, model_id)["parameters"]
-    assert params["hard_labels"] == "teacher" and params["temperature"] == 4.0
+    assert params["hard_labels"] == "teacher" and params["temperature"] == DEFAULT_DISTILL_TRAIN.temperature
     classifier = load_classifier("roi_classifier", m.version, store=store.root)
     batch = classifier.allocate(3)
     for i in range(3):
