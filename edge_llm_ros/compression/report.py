@@ -136,18 +136,26 @@ def chart(rows_: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
     ax = axes[2]
     height = 0.8 / max(1, len(batches))
     palette = ["#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
-    top = 0.0
+    values = [v for r in rows_ for b in batches if (v := r.get(f"ms_per_crop_b{b}"))]
+    low, top = (min(values), max(values)) if values else (1.0, 1.0)
+    # One slow variant (e.g. dynamic INT8's ConvInteger path) would squash every other bar: use a
+    # log axis when latencies span more than 20x.
+    log = top / low > 20
+    left = low / 2 if log else 0.0
     for j, b in enumerate(batches):
         ms = [r.get(f"ms_per_crop_b{b}") or 0.0 for r in rows_]
-        top = max(top, *ms)
         pos = [i - 0.4 + height * (j + 0.5) for i in y]
-        ax.barh(pos, ms, height, color=palette[j % len(palette)], label=f"batch {b}")
+        ax.barh(pos, [m - left for m in ms], height, left=left, color=palette[j % len(palette)], label=f"batch {b}")
         for i, r in enumerate(rows_):
             speed = r.get(f"speedup_b{b}")
             label = f" {ms[i]:.2f}" + (f" ({speed:.2f}x)" if speed and r["method"] != "baseline" else "")
             ax.text(ms[i], pos[i], label, va="center", fontsize=7)
-    ax.set_xlim(0, top * 1.45 if top else 1)
-    ax.set_xlabel("ms per crop (lower is faster)")
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(left, top * 8)
+    else:
+        ax.set_xlim(0, top * 1.45 if top else 1)
+    ax.set_xlabel("ms per crop (lower is faster" + (", log scale)" if log else ")"))
     ax.legend(loc="lower right", fontsize=7)
     fig.suptitle(f"{title}   (grey: baseline, green: passes the gate, red: fails it)", fontsize=10)
     fig.tight_layout()
