@@ -13,7 +13,8 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 PACKAGE = "edge_llm_ros"
-HERE = Path(__file__).parent
+# resolve(): colcon --symlink-install runs a symlink to this file from its build directory
+HERE = Path(__file__).resolve().parent
 
 NODE_SCRIPTS = {
     "sensor_fusion": "edge_llm_ros.nodes.sensor_fusion:main",

@@ -115,6 +115,15 @@ def _setup(context: LaunchContext, scene: str) -> list[Action]:
     log_level = arg("log_level")
     heartbeat = float(manager_params.get("node_heartbeat_period_s", DEFAULT_HEARTBEAT_PERIOD_S))
     remappings = [(default, arg(name)) for name, default, _ in SENSOR_REMAPS if arg(name) != default]
+    try:
+        metrics_base = int(arg("metrics_port"))
+    except ValueError:
+        raise RuntimeError(f"metrics_port must be an integer, got {arg('metrics_port')!r}") from None
+    ports = iter(range(metrics_base, 65536)) if metrics_base > 0 else None
+
+    def metrics_port() -> int:
+        # -1: off; 0: any free port (each process logs it); N: N, N+1, ... in launch order.
+        return metrics_base if ports is None else next(ports)
 
     actions: list[Action] = []
     model_store = arg("model_store")
@@ -132,7 +141,12 @@ def _setup(context: LaunchContext, scene: str) -> list[Action]:
             # With standbys, every instance fences its outputs so a frame is never published twice
             # across a failover or swap (runtime/exclusive.py).
             parameters.append(
-                {"use_sim_time": use_sim_time, "heartbeat_period_s": heartbeat, "exclusive_outputs": copies > 0}
+                {
+                    "use_sim_time": use_sim_time,
+                    "heartbeat_period_s": heartbeat,
+                    "exclusive_outputs": copies > 0,
+                    "metrics_port": metrics_port(),
+                }
             )
             actions.append(
                 LifecycleNode(
@@ -155,6 +169,7 @@ def _setup(context: LaunchContext, scene: str) -> list[Action]:
         "node_names": kinds,
         "autostart": True,
         "use_sim_time": use_sim_time,
+        "metrics_port": metrics_port(),
         # Only kinds that have standbys: the manager declares standbys.<kind> for worker kinds.
         **{f"standbys.{kind}": standby_count for kind in kinds if kind not in NO_STANDBY},
     }
@@ -209,13 +224,19 @@ def scene_launch_description(scene: str) -> LaunchDescription:
             description=f"ROS 2 parameters file of the scene (default: config/{scene}.yaml)",
         ),
         DeclareLaunchArgument(
+            "metrics_port",
+            default_value="-1",
+            description="Prometheus /metrics of every node process on 127.0.0.1: -1 off, 0 any free port "
+            "(logged), N ports N, N+1, ... in launch order",
+        ),
+        DeclareLaunchArgument(
             "log_level",
             default_value="info",
             choices=["debug", "info", "warn", "error", "fatal"],
             description="Log level of every node",
         ),
         *(
-            DeclareLaunchArgument(name, default_value=default, description=f"{text} (default {default})")
+            DeclareLaunchArgument(name, default_value=default, description=text)
             for name, default, text in SENSOR_REMAPS
         ),
     ]

@@ -570,7 +570,9 @@ class LifecycleManager:
                     for _ in range(group.standbys):
                         self._add_instance(group, Role.STARTING)
         self.start_monitor()
-        if fresh:
+        if fresh and self.spawner is not None:
+            # Without a spawner (ros2 launch started the nodes) the processes already beating are
+            # the ones to manage: _spawn would file their incarnation as dead and ignore its beats.
             for inst in self.instances():
                 self._spawn(inst)
         # Configure all, in node_names order (each kind's first instance is its active one).

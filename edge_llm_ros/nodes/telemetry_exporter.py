@@ -24,7 +24,7 @@ from edge_llm_ros.runtime.lifecycle import State
 from edge_llm_ros.runtime.managed_node import ManagedNode
 from edge_llm_ros.telemetry.diagnostics import DiagnosticUpdater, Level, StatusReport, serialize
 from edge_llm_ros.telemetry.metrics import MetricsServer, PipelineMetrics
-from edge_llm_ros.transport.bus import MessageInfo
+from edge_llm_ros.transport.bus import BusNode, MessageInfo
 
 _log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class TelemetryExporter:
         allow_remote: bool = False,
         diagnostics_period_s: float = 1.0,
         clock: Callable[[], int] | None = None,
+        bus_node: BusNode | None = None,
     ) -> None:
         self.context = context
         self.nodes = dict(nodes)
@@ -50,7 +51,10 @@ class TelemetryExporter:
         self._seen: dict[str, Counter[str]] = {name: Counter() for name in self.nodes}
         self._batches_seen: dict[str, Counter[int]] = {name: Counter() for name in self.nodes}
         self._updaters = {name: self._updater(name, node) for name, node in self.nodes.items()}
-        self._bus_node = context.bus.create_node(f"telemetry_{context.bus.pid}")
+        # Under rclpy the hosted node's own bus node: a second rclpy node per process would show
+        # up in `ros2 node list` as a node nobody launched.
+        self._own_bus_node = bus_node is None
+        self._bus_node = bus_node if bus_node is not None else context.bus.create_node(f"telemetry_{context.bus.pid}")
         qos = context.qos.profile("pipeline")
         self._timing = self._bus_node.create_subscription(
             topics.TIMING_TOPIC, topics.STRING, qos, on_ready=context.executor.notify
@@ -153,7 +157,11 @@ class TelemetryExporter:
         self.context.executor.remove_subscription(self._timing)
         self.context.executor.remove_subscription(self._decisions)
         self.server.stop()
-        self._bus_node.close()
+        if self._own_bus_node:
+            self._bus_node.close()
+        else:
+            for entity in (self._timing, self._decisions, self._diag_pub):
+                entity.close()
 
 
 def _safe(label: str) -> str:

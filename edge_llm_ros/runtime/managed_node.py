@@ -37,7 +37,7 @@ from edge_llm_ros.runtime.lifecycle import (
 )
 from edge_llm_ros.runtime.params import ParameterError, ParameterSchema, ParameterSpec, params_for_node
 from edge_llm_ros.transport import names
-from edge_llm_ros.transport.bus import MessageInfo, Publisher, Sample, Subscription
+from edge_llm_ros.transport.bus import BusNode, MessageInfo, Publisher, Sample, Subscription
 from edge_llm_ros.transport.qos import LATCHED, SERVICES_DEFAULT, QoSProfile
 
 MessageCallback = Callable[[Any, MessageInfo], None]
@@ -136,6 +136,11 @@ class ManagedNode:
         self._start_heartbeat()
 
     # ----------------------------------------------------------------- identity and names
+    @property
+    def bus_node(self) -> BusNode:
+        """The bus node this node's entities live on (shared by a process's telemetry under rclpy)."""
+        return self._bus_node
+
     @property
     def fqn(self) -> str:
         """Fully-qualified node name."""

@@ -46,6 +46,7 @@ from rclpy.parameter import Parameter
 from rclpy.utilities import get_default_context, remove_ros_args
 
 from edge_llm_ros.config_files import ConfigNotFoundError, find_config
+from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter
 from edge_llm_ros.runtime.context import NodeContext, NodeOptions
 from edge_llm_ros.runtime.executor import ExecutorThread
 from edge_llm_ros.runtime.lifecycle import State, TransitionError
@@ -65,8 +66,10 @@ from edge_llm_ros.transport.ros2_mapping import (
 
 _log = logging.getLogger(__name__)
 
-#: Host-level parameter (not part of any node's schema): the QoS profiles file.
+#: Host-level parameters (not part of any node's schema): the QoS profiles file, and the port of
+#: the process's Prometheus endpoint.
 QOS_FILE_PARAMETER = "qos_file"
+METRICS_PORT_PARAMETER = "metrics_port"
 
 
 class RosClock:
@@ -168,6 +171,15 @@ class HostLifecycleNode(LifecycleNode):
             ParameterDescriptor(
                 description="QoS profiles YAML ('' = the package's config/qos.yaml)",
                 read_only=True,
+            ),
+        )
+        self.declare_parameter(
+            METRICS_PORT_PARAMETER,
+            -1,
+            ParameterDescriptor(
+                description="Serve Prometheus /metrics on 127.0.0.1:PORT (0 = any free port, -1 = off)",
+                read_only=True,
+                integer_range=[IntegerRange(from_value=-1, to_value=65535, step=0)],
             ),
         )
         self._check_overrides()
@@ -308,6 +320,7 @@ def run_ros2_node(node_cls: type[ManagedNode], default_name: str, argv: list[str
     bus: Ros2Bus | None = None
     managed: ManagedNode | None = None
     spinner: ExecutorThread | None = None
+    exporter: TelemetryExporter | None = None
     root = logging.getLogger("edge_llm_ros")
     code = 0
     try:
@@ -323,6 +336,14 @@ def run_ros2_node(node_cls: type[ManagedNode], default_name: str, argv: list[str
             NodeOptions(host.get_name(), host.get_namespace(), ParameterView(host, host.schema), {}),
         )
         host.bind(managed)
+        # /diagnostics always (from the hosted node itself); /metrics when metrics_port >= 0.
+        metrics_port = int(host.get_parameter(METRICS_PORT_PARAMETER).value)
+        exporter = TelemetryExporter(
+            node_context, {managed.name: managed}, port=max(metrics_port, 0), bus_node=managed.bus_node
+        )
+        if metrics_port >= 0:
+            bound = exporter.start()
+            host.get_logger().info(f"{managed.fqn} metrics on http://127.0.0.1:{bound}/metrics")
         spinner = ExecutorThread(node_context.executor, f"{managed.name}-executor").start()
         host.get_logger().info(f"{managed.fqn} ready ({managed.state.label}); parameters from rclpy")
         if args.autostart:
@@ -340,6 +361,8 @@ def run_ros2_node(node_cls: type[ManagedNode], default_name: str, argv: list[str
     finally:
         if spinner is not None:
             spinner.stop()
+        if exporter is not None:
+            exporter.close()
         if managed is not None:
             managed.destroy()
         if bus is not None:

@@ -219,6 +219,12 @@ def test_without_a_spawner_the_manager_adopts_running_nodes() -> None:
         assert manager_node.activate() is State.ACTIVE, manager_node.last_error
         assert [n.state for n in nodes] == [State.ACTIVE, State.INACTIVE]
         assert manager_node.manager.roles("decision") == {"decision": "active", "decision_standby_1": "standby"}
+        # Their heartbeats count (the nodes were beating before the manager came): a kill is then
+        # detected within heartbeat_timeout_s, not by get_state polling.
+        instances = manager_node.manager.instances()
+        beats_before = {inst.name: inst.beats for inst in instances}
+        assert wait_until(lambda: all(inst.beats > beats_before[inst.name] for inst in instances)), beats_before
+        assert all(inst.pid is not None for inst in instances)
         result = manager_node.manager.swap("decision", "m@1")
         assert result.outcome == "rejected" and "process supervisor" in result.reason
     finally:
