@@ -57,6 +57,10 @@ MANAGER_EXECUTABLE = "lifecycle_manager"
 NO_STANDBY = frozenset({LLM_EXECUTABLE})
 #: Mirrors the manager's node_heartbeat_period_s default; the params file may set another.
 DEFAULT_HEARTBEAT_PERIOD_S = 0.01
+#: Under rclpy every heartbeat costs Python time in the node and in the manager (9 nodes at 100 Hz
+#: keep a core of a small machine a tenth busy): launch beats at 20 Hz unless told otherwise.
+LAUNCH_HEARTBEAT_PERIOD_S = "0.05"
+HEARTBEAT_TIMEOUT_PERIODS = 5
 MODEL_STORE_ENV = "EDGE_LLM_ROS_MODEL_STORE"
 
 #: (launch argument, default topic the nodes use, description).
@@ -113,7 +117,14 @@ def _setup(context: LaunchContext, scene: str) -> list[Action]:
     namespace = arg("namespace")
     use_sim_time = _truthy(arg("use_sim_time"))
     log_level = arg("log_level")
-    heartbeat = float(manager_params.get("node_heartbeat_period_s", DEFAULT_HEARTBEAT_PERIOD_S))
+    try:
+        file_heartbeat = manager_params.get("node_heartbeat_period_s", DEFAULT_HEARTBEAT_PERIOD_S)
+        heartbeat = float(arg("heartbeat_period_s") or file_heartbeat)
+    except ValueError:
+        raise RuntimeError(f"heartbeat_period_s must be a number, got {arg('heartbeat_period_s')!r}") from None
+    # The manager declares a node dead after this much silence: keep several periods of slack.
+    file_timeout = float(manager_params.get("heartbeat_timeout_s", 0.0))
+    heartbeat_timeout = max(file_timeout, HEARTBEAT_TIMEOUT_PERIODS * heartbeat)
     remappings = [(default, arg(name)) for name, default, _ in SENSOR_REMAPS if arg(name) != default]
     try:
         metrics_base = int(arg("metrics_port"))
@@ -168,6 +179,8 @@ def _setup(context: LaunchContext, scene: str) -> list[Action]:
     manager_overrides: dict[str, Any] = {
         "node_names": kinds,
         "autostart": True,
+        "node_heartbeat_period_s": heartbeat,
+        "heartbeat_timeout_s": heartbeat_timeout,
         "use_sim_time": use_sim_time,
         "metrics_port": metrics_port(),
         # Only kinds that have standbys: the manager declares standbys.<kind> for worker kinds.
@@ -222,6 +235,12 @@ def scene_launch_description(scene: str) -> LaunchDescription:
             "params_file",
             default_value=os.path.join(share, "config", f"{scene}.yaml"),  # PARAMS_FILE for this scene
             description=f"ROS 2 parameters file of the scene (default: config/{scene}.yaml)",
+        ),
+        DeclareLaunchArgument(
+            "heartbeat_period_s",
+            default_value=LAUNCH_HEARTBEAT_PERIOD_S,
+            description="Heartbeat period of every node (s); the manager fails a node over after "
+            f"{HEARTBEAT_TIMEOUT_PERIODS} silent periods. '' = the params file's node_heartbeat_period_s",
         ),
         DeclareLaunchArgument(
             "metrics_port",

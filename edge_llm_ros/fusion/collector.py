@@ -69,6 +69,12 @@ class SensorFusion:
         self._gps = GpsTrack()
         self._last_stamp: dict[str, int] = {}
 
+    def reset(self) -> None:
+        """Forget radar, GPS and stamp order (sensor time restarted); intrinsics are kept."""
+        self._radar.clear()
+        self._gps = GpsTrack()
+        self._last_stamp.clear()
+
     # ----------------------------------------------------------- inputs
     def _in_order(self, sensor: str, stamp_ns: int) -> bool:
         last = self._last_stamp.get(sensor)

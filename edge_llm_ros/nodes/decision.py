@@ -127,6 +127,11 @@ class DecisionNode(ManagedNode):
         if self.llm_pub is not None:
             self._maybe_ask_llm(record, scene)
 
+    def on_time_reset(self) -> None:
+        """The LLM rate limit counts sensor time: restart it with the new timeline."""
+        super().on_time_reset()
+        self._last_request_stamp = None
+
     def _maybe_ask_llm(self, record: DecisionRecord, scene: FusedScene) -> None:
         # Rate-limited on sensor stamps, not wall time, so a replay asks for the same frames
         # whatever its speed. Published after the decision: the fast path never waits on it.

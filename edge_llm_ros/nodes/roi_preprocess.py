@@ -140,6 +140,12 @@ class RoiPreprocessNode(ManagedNode):
             string_msg(self.codec, timing_record(scene.stamp_ns, scene.camera, "roi", start, end, rois=len(proposals)))
         )
 
+    def on_time_reset(self) -> None:
+        """Part tracks belong to the old timeline: proposers are rebuilt on the next frame."""
+        super().on_time_reset()
+        if getattr(self, "part_proposers", None):
+            self.part_proposers = {}
+
     def _part_proposals(self, image_msg: Any, scene: FusedScene) -> list[ClassifiedRoi]:
         from edge_llm_ros.industrial.proposals import PartProposer
 

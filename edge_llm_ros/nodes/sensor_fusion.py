@@ -85,6 +85,13 @@ class SensorFusionNode(ManagedNode):
 
         return handle
 
+    def on_time_reset(self) -> None:
+        """Held frames and every engine's radar/GPS history belong to the old timeline."""
+        super().on_time_reset()
+        getattr(self, "_held", []).clear()
+        for engine in getattr(self, "engines", {}).values():
+            engine.reset()
+
     def _on_radar(self, msg: Any, _info: MessageInfo) -> None:
         stamp, tracks = radar_tracks(msg)
         for engine in self.engines.values():

@@ -30,7 +30,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from edge_llm_ros.msgs.codec import CodecError, MessageCodec
-from edge_llm_ros.transport.bus import BusNode, Subscription
+from edge_llm_ros.transport.bus import UNKNOWN_PUBLISHER, BusNode, Subscription
 from edge_llm_ros.transport.qos import QoSProfile
 
 #: Keys remembered per topic (10 Hz x 2 cameras x 25 s: far more than any backlog).
@@ -107,6 +107,10 @@ class OutputFence:
         self.extractor = KeyExtractor(codec, typename)
         self._own_gid = own_gid
         self._seen: OrderedDict[FrameKey, None] = OrderedDict()
+        #: Keys this instance published itself: where the transport cannot tell who published a
+        #: sample (rclpy before Iron gives no publisher gid), our own echo must not count as
+        #: another instance's output, or replaying a drive a second time would serve nothing.
+        self._own: OrderedDict[FrameKey, None] = OrderedDict()
         self._lock = threading.Lock()
         self._holder: list[Subscription] = []
         sub = bus_node.create_subscription(topic, typename, qos, on_ready=self._drain)
@@ -121,8 +125,13 @@ class OutputFence:
             if sample.info.publisher_gid == self._own_gid:
                 continue
             key = self.extractor.from_bytes(sample.data)
-            if key is not None:
-                self.remember(key)
+            if key is None:
+                continue
+            if sample.info.publisher_gid == UNKNOWN_PUBLISHER:
+                with self._lock:
+                    if key in self._own:
+                        continue
+            self.remember(key)
 
     def remember(self, key: FrameKey) -> None:
         """Record that another instance published `key`."""
@@ -131,6 +140,18 @@ class OutputFence:
             self._seen.move_to_end(key)
             while len(self._seen) > KEY_MEMORY:
                 self._seen.popitem(last=False)
+
+    def claim(self, key: FrameKey | None) -> bool:
+        """True (and `key` is ours) unless another instance already published `key` here."""
+        if self.served(key):
+            return False
+        if key is not None:
+            with self._lock:
+                self._own[key] = None
+                self._own.move_to_end(key)
+                while len(self._own) > KEY_MEMORY:
+                    self._own.popitem(last=False)
+        return True
 
     def served(self, key: FrameKey | None) -> bool:
         """Whether another instance already published `key` here."""
@@ -148,6 +169,12 @@ class OutputFence:
         """
         with self._lock:
             return len(frame) == 2 and frame in self._seen
+
+    def forget(self) -> None:
+        """Drop every remembered key (sensor time restarted: old stamps will come again)."""
+        with self._lock:
+            self._seen.clear()
+            self._own.clear()
 
     def close(self) -> None:
         """Stop shadowing."""

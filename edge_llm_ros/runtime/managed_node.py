@@ -67,7 +67,7 @@ class LifecyclePublisher:
         if not self._node.is_active:
             self._node.counters["publish_while_inactive"] += 1
             return False
-        if self.fence is not None and self.fence.served(self.fence.extractor.from_msg(msg)):
+        if self.fence is not None and not self.fence.claim(self.fence.extractor.from_msg(msg)):
             self._node.counters["duplicate_suppressed"] += 1
             return False
         self.publisher.publish(msg)
@@ -79,7 +79,7 @@ class LifecyclePublisher:
         if not self._node.is_active:
             self._node.counters["publish_while_inactive"] += 1
             return False
-        if self.fence is not None and self.fence.served(self.fence.extractor.from_bytes(data)):
+        if self.fence is not None and not self.fence.claim(self.fence.extractor.from_bytes(data)):
             self._node.counters["duplicate_suppressed"] += 1
             return False
         self.publisher.publish_raw(data)
@@ -365,6 +365,15 @@ class ManagedNode:
         handle = self.context.executor.create_timer(period_s, callback)
         self._track(handle)
         return handle
+
+    def on_time_reset(self) -> None:
+        """Sensor time went backwards (a drive replayed again under use_sim_time): start afresh.
+
+        Runs on the node's executor thread. Forgets which frames were served (the same stamps
+        come again); nodes that keep per-stream state (ordering, held frames, tracks) extend it.
+        """
+        for fence in self._fences:
+            fence.forget()
 
     def now_ns(self) -> int:
         """The node's clock."""

@@ -30,6 +30,10 @@ class TransportError(RuntimeError):
     """A middleware operation failed (session closed, service unavailable, timeout)."""
 
 
+#: publisher_gid of a sample whose transport does not say who published it (rclpy on Humble).
+UNKNOWN_PUBLISHER = bytes(16)
+
+
 def new_gid() -> bytes:
     """A 16-byte globally unique id for a publisher, as rmw uses for writer GIDs."""
     return uuid.uuid4().bytes

@@ -57,6 +57,7 @@ from rosidl_runtime_py.utilities import get_message, get_service
 from edge_llm_ros.msgs.codec import CodecError, MessageCodec
 from edge_llm_ros.transport import names
 from edge_llm_ros.transport.bus import (
+    UNKNOWN_PUBLISHER,
     Bus,
     BusNode,
     MessageInfo,
@@ -75,7 +76,6 @@ from edge_llm_ros.transport.sample_queue import SampleQueue
 _log = logging.getLogger(__name__)
 
 #: rclpy has no way to tell us the writer's GID.
-UNKNOWN_GID = bytes(16)
 
 #: Iron and later call a two-argument subscription callback with rmw's message info.
 _CALLBACKS_TAKE_INFO = hasattr(RclpySubscription, "CallbackType")
@@ -196,7 +196,7 @@ class _Ros2Subscription(Subscription):
                 MessageInfo(
                     source_timestamp_ns=source,
                     sequence_number=int(sequence) if sequence is not None else next(self._count),
-                    publisher_gid=UNKNOWN_GID,
+                    publisher_gid=UNKNOWN_PUBLISHER,
                     received_timestamp_ns=int(info.get("received_timestamp") or 0) or now,
                 ),
             )
@@ -278,6 +278,9 @@ class Ros2Node(BusNode):
     def _check_open(self) -> None:
         if self.closed or self.bus.closed:
             raise TransportError(f"node {self.fqn} is closed")
+        if not self.bus.context.ok():
+            # Ctrl-C / launch shutdown: rclpy's signal handler shut the context down under us.
+            raise TransportError(f"node {self.fqn}: the ROS 2 context is shut down")
 
     def create_publisher(self, topic: str, typename: str, qos: QoSProfile) -> Publisher:
         self._check_open()
@@ -323,6 +326,16 @@ class Ros2Node(BusNode):
 
     def call_service(self, name: str, srvtype: str, request: bytes, timeout_s: float) -> bytes:
         self._check_open()
+        try:
+            return self._call_service(name, srvtype, request, timeout_s)
+        except (TransportError, CodecError):
+            raise
+        except Exception as exc:  # rclpy's RCLError / InvalidHandle once the context shuts down
+            if not self.bus.context.ok():
+                raise TransportError(f"service {name}: the ROS 2 context is shut down") from exc
+            raise
+
+    def _call_service(self, name: str, srvtype: str, request: bytes, timeout_s: float) -> bytes:
         srv_cls = service_type(srvtype)
         deadline = time.monotonic() + timeout_s
         with self._lock:

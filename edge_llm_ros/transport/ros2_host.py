@@ -40,6 +40,8 @@ from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.clock import JumpThreshold
+from rclpy.duration import Duration
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -48,7 +50,7 @@ from rclpy.utilities import get_default_context, remove_ros_args
 from edge_llm_ros.config_files import ConfigNotFoundError, find_config
 from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter
 from edge_llm_ros.runtime.context import NodeContext, NodeOptions
-from edge_llm_ros.runtime.executor import ExecutorThread
+from edge_llm_ros.runtime.executor import Executor, ExecutorThread, TimerHandle
 from edge_llm_ros.runtime.lifecycle import State, TransitionError
 from edge_llm_ros.runtime.managed_node import ManagedNode
 from edge_llm_ros.runtime.params import ParameterError, ParameterSchema, ParameterSpec
@@ -70,6 +72,8 @@ _log = logging.getLogger(__name__)
 #: the process's Prometheus endpoint.
 QOS_FILE_PARAMETER = "qos_file"
 METRICS_PORT_PARAMETER = "metrics_port"
+#: A backwards jump of ROS time larger than this (0.5 s) is a restarted replay, not jitter.
+TIME_RESET_MIN_JUMP_NS = 500_000_000
 
 
 class RosClock:
@@ -303,6 +307,39 @@ class HostLifecycleNode(LifecycleNode):
         return getattr(TransitionCallbackReturn, error_outcome(after))
 
 
+def watch_time_reset(host: HostLifecycleNode, executor: Executor, managed: ManagedNode) -> Any:
+    """Call `managed.on_time_reset()` (on its executor thread) when ROS time jumps backwards.
+
+    That happens under use_sim_time when a drive is played again (`ros2 bag play --clock`
+    restarts /clock): without it the nodes would drop the replayed frames as out of order, or as
+    already served. Returns rclpy's jump handle (keep it referenced).
+    """
+    pending: list[TimerHandle] = []
+    lock = threading.Lock()
+
+    def reset() -> None:
+        with lock:  # held by post() until the timer handle is stored
+            handle = pending.pop() if pending else None
+        if handle is not None:
+            handle.cancel()
+        managed.on_time_reset()
+        host.get_logger().info(f"{managed.fqn}: ROS time jumped backwards; stream state reset")
+
+    def post(jump: Any) -> None:
+        if jump.delta.nanoseconds >= 0:
+            return
+        with lock:
+            pending.append(executor.create_timer(0.001, reset))
+
+    threshold = JumpThreshold(
+        # None disables the forward threshold (rclpy's documented value; its annotation says Duration).
+        min_forward=None,  # type: ignore[arg-type]
+        min_backward=Duration(nanoseconds=-TIME_RESET_MIN_JUMP_NS),
+        on_clock_change=False,
+    )
+    return host.get_clock().create_jump_callback(threshold, post_callback=post)
+
+
 def _arguments(default_name: str, argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=default_name, description=f"edge_llm_ros {default_name} (ROS 2 node)")
     parser.add_argument("--autostart", action="store_true", help="configure and activate at once")
@@ -345,6 +382,7 @@ def run_ros2_node(node_cls: type[ManagedNode], default_name: str, argv: list[str
             bound = exporter.start()
             host.get_logger().info(f"{managed.fqn} metrics on http://127.0.0.1:{bound}/metrics")
         spinner = ExecutorThread(node_context.executor, f"{managed.name}-executor").start()
+        time_reset = watch_time_reset(host, node_context.executor, managed)  # noqa: F841 - kept alive
         host.get_logger().info(f"{managed.fqn} ready ({managed.state.label}); parameters from rclpy")
         if args.autostart:
             # Through rclpy's machine, so both machines (and `ros2 lifecycle get`) agree.

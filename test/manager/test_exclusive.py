@@ -12,7 +12,7 @@ from edge_llm_ros.runtime.context import NodeContext, NodeOptions
 from edge_llm_ros.runtime.exclusive import KeyExtractor
 from edge_llm_ros.runtime.lifecycle import CallbackReturn, State
 from edge_llm_ros.runtime.managed_node import ManagedNode
-from edge_llm_ros.transport.bus import MessageInfo
+from edge_llm_ros.transport.bus import UNKNOWN_PUBLISHER, MessageInfo
 from edge_llm_ros.transport.inproc import InprocBus
 from edge_llm_ros.transport.qos import QoSProfile
 
@@ -112,3 +112,24 @@ def test_keys_of_header_and_json_messages(ctx: NodeContext) -> None:
     assert text.from_msg(string(data="plain text")) is None
     assert text.from_bytes(b"\x00\x01garbage") is None
     assert KeyExtractor(codec, "sensor_msgs/msg/NavSatFix").from_bytes(b"\x00\x01\x00\x00") is None
+
+
+def test_own_outputs_without_publisher_ids_do_not_block_a_replay(ctx: NodeContext) -> None:
+    # rclpy on Humble gives no publisher gid: an instance's own outputs come back anonymous, and
+    # must not count as "another instance served this frame" when the same drive plays again.
+    a = Stage(ctx, NodeOptions("stage_a", parameter_overrides={"exclusive_outputs": True}))
+    watcher = ctx.bus.create_node("downstream")
+    out = watcher.create_subscription("/out", HEADER, QoSProfile(depth=100))
+    src = ctx.bus.create_node("camera").create_publisher("/in", HEADER, QoSProfile(depth=100))
+    assert a.bring_up() is State.ACTIVE
+    a.out.publisher.gid = UNKNOWN_PUBLISHER
+    for _ in range(2):
+        for stamp in (1, 2, 3):
+            src.publish(frame(ctx, stamp))
+        ctx.executor.spin_until_idle()
+    served = 0
+    while out.take(0.0) is not None:
+        served += 1
+    assert served == 6
+    assert a.counters["input_already_served"] == 0 and a.counters["duplicate_suppressed"] == 0
+    a.destroy()

@@ -19,6 +19,7 @@ import yaml
 PACKAGE = "edge_llm_ros"
 #: Launch test module -> scene it runs.
 LAUNCH_TESTS = {"test_traffic_launch.py": "traffic", "test_industrial_launch.py": "industrial"}
+CYCLONEDDS_CONFIG = "cyclonedds_localhost.xml"
 ROS_MODULES = ("launch_testing", "launch_ros", "rclpy", "rosidl_runtime_py", "ament_index_python")
 
 
@@ -109,6 +110,10 @@ def isolate_ros_environment() -> int:
     """
     os.environ["ROS_LOCALHOST_ONLY"] = "1"  # Humble
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # Jazzy
+    if os.environ.get("RMW_IMPLEMENTATION", "rmw_cyclonedds_cpp") == "rmw_cyclonedds_cpp":
+        # Without multicast on lo, Cyclone finds at most 10 local participants (the launch test
+        # runs 11): the package's config lifts that (see config/cyclonedds_localhost.xml).
+        os.environ.setdefault("CYCLONEDDS_URI", (share_directory() / "config" / CYCLONEDDS_CONFIG).as_uri())
     domain = random.randint(1, 100)
     os.environ["ROS_DOMAIN_ID"] = str(domain)
     return domain
