@@ -333,7 +333,7 @@ def watch_time_reset(host: HostLifecycleNode, executor: Executor, managed: Manag
 
     threshold = JumpThreshold(
         # None disables the forward threshold (rclpy's documented value; its annotation says Duration).
-        min_forward=None,  # type: ignore[arg-type]
+        min_forward=None,  # type: ignore[arg-type, unused-ignore]
         min_backward=Duration(nanoseconds=-TIME_RESET_MIN_JUMP_NS),
         on_clock_change=False,
     )
