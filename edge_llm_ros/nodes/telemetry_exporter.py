@@ -24,7 +24,7 @@ from edge_llm_ros.runtime.lifecycle import State
 from edge_llm_ros.runtime.managed_node import ManagedNode
 from edge_llm_ros.telemetry.diagnostics import DiagnosticUpdater, Level, StatusReport, serialize
 from edge_llm_ros.telemetry.metrics import MetricsServer, PipelineMetrics
-from edge_llm_ros.transport.bus import BusNode, MessageInfo
+from edge_llm_ros.transport.bus import BusNode, MessageInfo, TransportError
 
 _log = logging.getLogger(__name__)
 
@@ -148,6 +148,8 @@ class TelemetryExporter:
             if updater.due():
                 try:
                     self._diag_pub.publish_raw(serialize(updater.update(), self.context.bus.codec))
+                except TransportError as exc:  # e.g. rclpy's context shut down by Ctrl-C
+                    _log.warning("diagnostics of %s not published: %s", name, exc)
                 except Exception:  # diagnostics must never take the process down
                     _log.exception("diagnostics of %s not published", name)
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from edge_llm_ros.transport.bus import Sample, Subscription
+from edge_llm_ros.transport.bus import Sample, Subscription, TransportError
 
 _log = logging.getLogger(__name__)
 
@@ -112,6 +112,11 @@ class Executor:
     def _run(self, callback: Callable[[], None]) -> None:
         try:
             callback()
+        except TransportError as exc:
+            # The middleware's state (a closed session, rclpy's context shut down by Ctrl-C), not a
+            # bug of the callback: one line, no traceback.
+            self.callback_errors += 1
+            _log.warning("callback could not use the transport: %s", exc)
         except Exception:
             self.callback_errors += 1
             _log.exception("callback raised; the node keeps running")
