@@ -117,11 +117,11 @@ class DecisionNode(ManagedNode):
             self._decide(entry["scene"][0], [])
 
     def _decide(self, scene: FusedScene, rois: list[ClassifiedRoi]) -> None:
-        start = self.now_ns()
+        start = self.span_ns()
         record: DecisionRecord = self.decider.decide(scene, rois)
         record.timing.update(self.stage_timing.pop((scene.stamp_ns, scene.camera), {}))
         record.decided_ns = self.now_ns()
-        record.timing["decision"] = (start, record.decided_ns)
+        record.timing["decision"] = (start, self.span_ns())
         self.decision_pub.publish(string_msg(self.codec, record.to_json()))
         self.decided += 1
         if self.llm_pub is not None:

@@ -111,7 +111,7 @@ class RoiPreprocessNode(ManagedNode):
         if matched is None:
             return
         image_msg, scene = matched
-        start = self.now_ns()
+        start = self.span_ns()
         if self.part_proposers is not None:
             proposals = self._part_proposals(image_msg, scene)
             self._publish(scene, proposals, start)
@@ -120,9 +120,9 @@ class RoiPreprocessNode(ManagedNode):
         if self.detector is not None:
             try:
                 image = image_to_rgb(image_msg)
-                detect_start = self.now_ns()
+                detect_start = self.span_ns()
                 persons = self.detector.detect(image)
-                span = timing_record(scene.stamp_ns, scene.camera, "roi.detector", detect_start, self.now_ns())
+                span = timing_record(scene.stamp_ns, scene.camera, "roi.detector", detect_start, self.span_ns())
                 self.timing_pub.publish(string_msg(self.codec, span))
             except ImageError as exc:
                 self.counters["bad_input:image"] += 1
@@ -135,7 +135,7 @@ class RoiPreprocessNode(ManagedNode):
 
     def _publish(self, scene: FusedScene, proposals: list[ClassifiedRoi], start: int) -> None:
         self.proposals_pub.publish(detections_msg(self.codec, scene.stamp_ns, scene.camera, proposals))
-        end = self.now_ns()
+        end = self.span_ns()
         self.timing_pub.publish(
             string_msg(self.codec, timing_record(scene.stamp_ns, scene.camera, "roi", start, end, rois=len(proposals)))
         )

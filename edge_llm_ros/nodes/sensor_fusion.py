@@ -134,7 +134,7 @@ class SensorFusionNode(ManagedNode):
         return handle
 
     def _fuse(self, camera: str, msg: Any) -> None:
-        start = self.now_ns()
+        start = self.span_ns()
         stamp = stamp_to_ns(msg.header.stamp)
         now = self.now_ns() if self.params["check_frame_age"] else None
         scene = self.engines[camera].fuse(
@@ -142,7 +142,7 @@ class SensorFusionNode(ManagedNode):
         )
         if scene is None:
             return
-        end = self.now_ns()
+        end = self.span_ns()
         scene.timing["fusion"] = (start, end)
         self.scene_pub.publish(string_msg(self.codec, scene.to_json()))
         self.timing_pub.publish(string_msg(self.codec, timing_record(stamp, scene.camera, "fusion", start, end)))

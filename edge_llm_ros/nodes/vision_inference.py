@@ -133,7 +133,7 @@ class VisionInferenceNode(ManagedNode):
         if matched is None:
             return
         image_msg, proposals = matched
-        frame = _Frame(key[0], key[1], self.now_ns(), len(proposals))
+        frame = _Frame(key[0], key[1], self.span_ns(), len(proposals))
         if not proposals:
             self._publish(frame)
             return
@@ -155,9 +155,9 @@ class VisionInferenceNode(ManagedNode):
         for slot, crop in enumerate(crops):
             x1, y1, x2, y2 = (round(v) for v in crop.box)
             self.classifier.fill(self.batch_buffer, slot, crop.image[max(0, y1) : y2, max(0, x1) : x2])
-        start = self.now_ns()
+        start = self.span_ns()
         labels = self.classifier.classify(self.batch_buffer[: len(crops)])
-        end = self.now_ns()
+        end = self.span_ns()
         for crop in crops:  # the model run that served a frame's last crop is its model time
             crop.frame.model_span = (start, end)
         return [
@@ -184,7 +184,7 @@ class VisionInferenceNode(ManagedNode):
 
     def _publish(self, frame: _Frame) -> None:
         rois = [frame.results[i] for i in sorted(frame.results)]
-        end = self.now_ns()
+        end = self.span_ns()
         # Timing first: the decision node decides as soon as the detections arrive.
         record = timing_record(frame.stamp_ns, frame.camera, "vision", frame.started_ns, end, rois=frame.expected)
         self.timing_pub.publish(string_msg(self.codec, record))

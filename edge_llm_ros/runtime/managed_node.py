@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -376,8 +377,16 @@ class ManagedNode:
             fence.forget()
 
     def now_ns(self) -> int:
-        """The node's clock."""
+        """The node's clock (ROS time: /clock under use_sim_time), for stamps, ages and waits."""
         return self.context.clock.now_ns()
+
+    def span_ns(self) -> int:
+        """Wall time, for measuring how long work takes (stage spans in decision records).
+
+        Not the node's clock: under use_sim_time it only advances with /clock (40 Hz from
+        `ros2 bag play --clock`), which would round every stage span to 0 or 25 ms.
+        """
+        return time.time_ns()
 
     # ----------------------------------------------------------------- lifecycle services
     def _handle_change_state(self, request: bytes) -> bytes:

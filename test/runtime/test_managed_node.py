@@ -137,3 +137,23 @@ def test_remapping_and_private_names(ctx: NodeContext) -> None:
     assert node.resolve("out") == "/veh/out"
     assert node.resolve("~/debug") == "/dbg"
     assert node.resolve("~/other") == "/veh/echo/other"
+
+
+def test_stage_spans_use_wall_time_while_the_node_clock_is_simulated() -> None:
+    # Under use_sim_time the node's clock moves only with /clock (40 Hz from `ros2 bag play
+    # --clock`): stamps and waits follow it, but measured spans must not be rounded by it.
+    import time
+
+    from edge_llm_ros.runtime.clock import SimClock
+
+    bus = InprocBus()
+    clock = SimClock(1_700_000_000_000_000_000)
+    node = Echo(NodeContext(bus=bus, clock=clock), NodeOptions("echo"))
+    try:
+        start = node.span_ns()
+        time.sleep(0.01)
+        assert node.span_ns() - start >= 10_000_000
+        assert node.now_ns() == 1_700_000_000_000_000_000
+    finally:
+        node.destroy()
+        bus.close()
