@@ -25,9 +25,12 @@ from edge_llm_ros.runtime.context import NodeContext, NodeOptions
 from edge_llm_ros.runtime.executor import ExecutorThread
 from edge_llm_ros.runtime.managed_node import ManagedNode
 from edge_llm_ros.transport.bus import MessageInfo, Publisher
-from edge_llm_ros.transport.qos import SENSOR_DATA
+from edge_llm_ros.transport.qos import SENSOR_DATA, History, QoSProfile, Reliability
 
 GROUND_TRUTH_TOPIC = "/ground_truth/scene"
+#: Closed-loop input QoS: nothing dropped (on zenoh: reliable with BLOCK congestion control).
+CLOSED_LOOP_INPUT = QoSProfile(reliability=Reliability.RELIABLE, history=History.KEEP_ALL)
+
 INPUT_TYPES = {
     "sensor_msgs/msg/Image",
     "sensor_msgs/msg/CameraInfo",
@@ -127,7 +130,11 @@ class ReplayDriver:
 
     def _publisher(self, topic: str, typename: str) -> Publisher:
         if topic not in self._publishers:
-            self._publishers[topic] = self._source.create_publisher(topic, typename, SENSOR_DATA)
+            # Paced, the drive stands in for live sensors (best effort). Closed loop, a sample lost
+            # on the way in (zenoh drops best-effort samples under congestion: a 1 MB image right
+            # after start-up) would stall the loop until the frame times out: reliable, blocking.
+            qos = SENSOR_DATA if self.rate is not None else CLOSED_LOOP_INPUT
+            self._publishers[topic] = self._source.create_publisher(topic, typename, qos)
         return self._publishers[topic]
 
     def _wait_closed_loop(self, stamp_ns: int) -> None:
