@@ -24,7 +24,7 @@ from edge_llm_ros.runtime.lifecycle import State
 from edge_llm_ros.runtime.managed_node import ManagedNode
 from edge_llm_ros.telemetry.diagnostics import DiagnosticUpdater, Level, StatusReport, serialize
 from edge_llm_ros.telemetry.metrics import MetricsServer, PipelineMetrics
-from edge_llm_ros.transport.bus import BusNode, MessageInfo, TransportError
+from edge_llm_ros.transport.bus import BusNode, MessageInfo, Subscription, TransportError
 
 _log = logging.getLogger(__name__)
 
@@ -59,11 +59,15 @@ class TelemetryExporter:
         self._timing = self._bus_node.create_subscription(
             topics.TIMING_TOPIC, topics.STRING, qos, on_ready=context.executor.notify
         )
-        self._decisions = self._bus_node.create_subscription(
-            topics.DECISION_TOPIC, topics.STRING, context.qos.profile("decision"), on_ready=context.executor.notify
-        )
         context.executor.add_subscription(self._timing, self._on_timing, lambda: True)
-        context.executor.add_subscription(self._decisions, self._on_decision, lambda: True)
+        # Only a process hosting the decision node reads decisions: under rclpy every node
+        # process has an exporter, and each would otherwise take every decision off the wire.
+        self._decisions: Subscription | None = None
+        if "decision" in self.nodes:
+            self._decisions = self._bus_node.create_subscription(
+                topics.DECISION_TOPIC, topics.STRING, context.qos.profile("decision"), on_ready=context.executor.notify
+            )
+            context.executor.add_subscription(self._decisions, self._on_decision, lambda: True)
         self._diag_pub = self._bus_node.create_publisher(
             topics.DIAGNOSTICS_TOPIC, topics.DIAGNOSTICS, context.qos.profile("diagnostics")
         )
@@ -104,8 +108,6 @@ class TelemetryExporter:
             self.metrics.node(owner).observe_stage(stage, seconds)
 
     def _on_decision(self, sample: Any) -> None:
-        if "decision" not in self.nodes:
-            return
         try:
             record = DecisionRecord.from_json(self.context.bus.codec.deserialize(sample.data, topics.STRING).data)
         except (DecisionDecodeError, ValueError):
@@ -157,13 +159,15 @@ class TelemetryExporter:
         """Stop serving and leave the bus."""
         self._timer.cancel()
         self.context.executor.remove_subscription(self._timing)
-        self.context.executor.remove_subscription(self._decisions)
+        if self._decisions is not None:
+            self.context.executor.remove_subscription(self._decisions)
         self.server.stop()
         if self._own_bus_node:
             self._bus_node.close()
         else:
             for entity in (self._timing, self._decisions, self._diag_pub):
-                entity.close()
+                if entity is not None:
+                    entity.close()
 
 
 def _safe(label: str) -> str:
