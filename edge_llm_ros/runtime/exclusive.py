@@ -91,6 +91,14 @@ def _json_key(text: str) -> FrameKey | None:
     return key
 
 
+def _add_bounded(keys: OrderedDict[FrameKey, None], key: FrameKey) -> None:
+    """Insert `key` as the newest, forgetting the oldest beyond KEY_MEMORY."""
+    keys[key] = None
+    keys.move_to_end(key)
+    while len(keys) > KEY_MEMORY:
+        keys.popitem(last=False)
+
+
 class OutputFence:
     """Remembers which frame keys other publishers sent on one topic."""
 
@@ -136,10 +144,7 @@ class OutputFence:
     def remember(self, key: FrameKey) -> None:
         """Record that another instance published `key`."""
         with self._lock:
-            self._seen[key] = None
-            self._seen.move_to_end(key)
-            while len(self._seen) > KEY_MEMORY:
-                self._seen.popitem(last=False)
+            _add_bounded(self._seen, key)
 
     def claim(self, key: FrameKey | None) -> bool:
         """True (and `key` is ours) unless another instance already published `key` here."""
@@ -147,10 +152,7 @@ class OutputFence:
             return False
         if key is not None:
             with self._lock:
-                self._own[key] = None
-                self._own.move_to_end(key)
-                while len(self._own) > KEY_MEMORY:
-                    self._own.popitem(last=False)
+                _add_bounded(self._own, key)
         return True
 
     def served(self, key: FrameKey | None) -> bool:
