@@ -31,16 +31,19 @@ import torch
 from torch import nn
 
 from edge_llm_ros.compression.check import CheckReport
-from edge_llm_ros.compression.metrics import classifier_parts, pipeline_classes
+from edge_llm_ros.compression.metrics import pipeline_classes
 from edge_llm_ros.compression.publish import MODEL_FILE, Variant, roi_label_map, tool_versions, variant_version
-from edge_llm_ros.compression.settings import DEFAULT_DISTILL_TRAIN, DEFAULT_STUDENT_SIZE, TrainConfig
+from edge_llm_ros.compression.settings import (
+    DEFAULT_DISTILL_TRAIN,
+    DEFAULT_STUDENT_SIZE,
+    TrainConfig,
+    check_hard_labels,
+)
 from edge_llm_ros.compression.torch_models import export_onnx, parameter_count
 from edge_llm_ros.compression.train import fit, soft_targets
 from edge_llm_ros.compression.workflow import Session
-from edge_llm_ros.models.errors import ModelError
 from edge_llm_ros.models.labels import ClassRollup
 
-HARD_LABELS = ("teacher", "ground-truth")
 # (expansion, output channels, repeats, first stride, kernel) per stage; EfficientNet-Lite0 has
 # 7 stages up to 320 channels and a 1280-wide head.
 STAGES: tuple[tuple[int, int, int, int, int], ...] = (
@@ -130,17 +133,12 @@ def distill(
     overwrite: bool = False,
 ) -> CheckReport:
     """Train a student from the session's parent (the teacher), write it into the store and check it."""
-    if hard_labels not in HARD_LABELS:
-        raise ValueError(f"hard_labels must be one of {HARD_LABELS}, got {hard_labels!r}")
+    check_hard_labels(hard_labels)
     if size < 32:
         raise ValueError(f"student input size must be >= 32, got {size}")
     teacher_ref = session.parent
-    teacher_spec, _ = classifier_parts(teacher_ref.manifest)
-    labels = teacher_ref.manifest.labels
-    assert labels is not None  # classifier_parts checked it
-    crops = session.train.sample(train_crops, train.seed)
-    if len(crops) < 2:
-        raise ModelError("distillation needs at least 2 training crops")
+    teacher_spec, labels = session.parent_classifier()
+    crops = session.training_sample(train_crops, train.seed, "distillation")
     teacher = session.teacher_logits(crops)
     width_src = teacher.shape[1]
     rollup = ClassRollup(labels, width_src)(torch.eye(width_src).numpy())

@@ -40,16 +40,15 @@ import torch
 
 from edge_llm_ros.compression.check import CheckReport
 from edge_llm_ros.compression.crops import CropSet, concat
-from edge_llm_ros.compression.metrics import classifier_parts, pipeline_classes
+from edge_llm_ros.compression.metrics import pipeline_classes
 from edge_llm_ros.compression.publish import MODEL_FILE, Variant, tool_versions, variant_version
-from edge_llm_ros.compression.settings import DEFAULT_PHOTO_CROPS, DEFAULT_PRUNE_TRAIN, TrainConfig
+from edge_llm_ros.compression.settings import DEFAULT_PHOTO_CROPS, DEFAULT_PRUNE_TRAIN, TrainConfig, check_hard_labels
 from edge_llm_ros.compression.torch_models import export_onnx, load_torch_model, parameter_count
 from edge_llm_ros.compression.train import fit, soft_targets
 from edge_llm_ros.compression.workflow import Session
 from edge_llm_ros.models.errors import ModelError
 from edge_llm_ros.models.labels import ClassRollup
 
-HARD_LABELS = ("teacher", "ground-truth")
 DEFAULT_ROUND_TO = 8
 DEFAULT_KEEP_NARROW = 40
 
@@ -189,15 +188,10 @@ def prune(
     """Prune the session's parent, fine-tune it on its training crops, write it into the store and check it."""
     import torch_pruning as tp
 
-    if hard_labels not in HARD_LABELS:
-        raise ValueError(f"hard_labels must be one of {HARD_LABELS}, got {hard_labels!r}")
+    check_hard_labels(hard_labels)
     parent = session.parent
-    spec, _output = classifier_parts(parent.manifest)
-    labels = parent.manifest.labels
-    assert labels is not None  # classifier_parts checked it
-    drive = session.train.sample(train_crops, train.seed)
-    if len(drive) < 2:
-        raise ModelError("pruning needs at least 2 training crops for its fine-tune")
+    spec, labels = session.parent_classifier()
+    drive = session.training_sample(train_crops, train.seed, "pruning's fine-tune")
     crops = concat([drive, photo_crops(photos, train.seed + 1)]) if photos else drive
     check = drive.preprocess(spec, [0, 1])
     net = load_torch_model(parent, check)

@@ -45,3 +45,14 @@ DEFAULT_PHOTO_CROPS = 384
 #: 94.1 % at T=1/alpha 0.5).
 DEFAULT_DISTILL_TRAIN = TrainConfig(epochs=12, batch_size=32, lr=3e-3, weight_decay=1e-4, temperature=2.0, alpha=0.9)
 DEFAULT_STUDENT_SIZE = 112
+
+
+#: Where the hard-label half of a distillation loss comes from: the teacher's pipeline class, or the
+#: drive's ground truth.
+HARD_LABELS = ("teacher", "ground-truth")
+
+
+def check_hard_labels(hard_labels: str) -> None:
+    """ValueError unless `hard_labels` is one of HARD_LABELS."""
+    if hard_labels not in HARD_LABELS:
+        raise ValueError(f"hard_labels must be one of {HARD_LABELS}, got {hard_labels!r}")

@@ -100,6 +100,20 @@ class Session:
         """The verified parent (= baseline) model."""
         return self.evaluator.baseline_ref
 
+    def parent_classifier(self) -> tuple[PreprocessSpec, LabelMap]:
+        """The parent's preprocessing and label map (the constructor checked it is a classifier)."""
+        spec, _ = classifier_parts(self.parent.manifest)
+        labels = self.parent.manifest.labels
+        assert labels is not None  # classifier_parts checked it
+        return spec, labels
+
+    def training_sample(self, count: int | None, seed: int, purpose: str) -> CropSet:
+        """`count` training crops drawn with `seed`; ModelError when fewer than 2 (nothing to fit)."""
+        crops = self.train.sample(count, seed)
+        if len(crops) < 2:
+            raise ModelError(f"{purpose} needs at least 2 training crops")
+        return crops
+
     def staging(self) -> Path:
         """A fresh staging directory in the store for the new version's files."""
         return self.store.staging_dir()
