@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 from rosbags.interfaces import Connection
@@ -21,6 +21,9 @@ from rosbags.rosbag2 import Reader
 
 from edge_llm_ros.bags.errors import BagError
 from edge_llm_ros.msgs import CodecError, Distro, MessageCodec, get_codec
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 # Damaged storage makes the parsers fail in many ways (ReaderError, struct.error, OverflowError from
 # garbage record lengths, sqlite3.DatabaseError, yaml errors, ...): any Exception while reading is

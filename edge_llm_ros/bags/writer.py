@@ -8,25 +8,28 @@ that cross our transports. `ros2 bag info` and `ros2 bag play` open the result.
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal
 
 from rosbags.interfaces import Connection, Qos, QosDurability, QosHistory, QosLiveliness, QosReliability
 from rosbags.interfaces import QosTime as _QosTime
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer, WriterError
 
+from edge_llm_ros._compat import StrEnum
 from edge_llm_ros.bags.errors import BagError
 from edge_llm_ros.msgs import Distro, MessageCodec, build_typestore, get_codec
 from edge_llm_ros.transport.qos import DEFAULT, Durability, History, QoSProfile, Reliability
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 # Metadata version 8 is what Jazzy's rosbag2 writes; it keeps offered_qos_profiles as a YAML string,
 # which Humble's reader also parses (version 9 turned it into a list that Humble rejects).
 BAG_VERSION: Literal[8] = 8
 
 
-class Storage(enum.StrEnum):
+class Storage(StrEnum):
     """rosbag2 storage plugins we write."""
 
     MCAP = "mcap"

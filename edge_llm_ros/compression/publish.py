@@ -21,7 +21,7 @@ import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import onnx
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from edge_llm_ros._compat import UTC
 from edge_llm_ros.compression.crops import CropSet
 from edge_llm_ros.compression.metrics import confidence, pipeline_classes
 from edge_llm_ros.inference.engine import EngineOptions, OrtEngine

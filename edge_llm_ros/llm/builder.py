@@ -25,12 +25,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge_llm_ros._compat import UTC
 from edge_llm_ros.llm.engine import LlmEngine, LlmEngineConfig, read_model_info
 from edge_llm_ros.llm.golden import (
     GATE_METRIC,

@@ -83,9 +83,15 @@ def plain_chat(messages: Sequence[Mapping[str, str]]) -> str:
 
 def _check_template(template: str, allowed: frozenset[str], what: str) -> string.Template:
     parsed = string.Template(template)
-    if not parsed.is_valid():
-        raise ValueError(f"{what} is not a valid $-template: {template!r}")
-    unknown = sorted(set(parsed.get_identifiers()) - allowed)
+    # Template.is_valid()/get_identifiers() are 3.11+: read the template's own pattern instead.
+    identifiers: set[str] = set()
+    for match in parsed.pattern.finditer(template):
+        if match.group("invalid") is not None:
+            raise ValueError(f"{what} is not a valid $-template: {template!r}")
+        name = match.group("named") or match.group("braced")
+        if name is not None:
+            identifiers.add(name)
+    unknown = sorted(identifiers - allowed)
     if unknown:
         raise ValueError(f"{what} uses unknown placeholders {unknown}; allowed: {sorted(allowed)}")
     return parsed

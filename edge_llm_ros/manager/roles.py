@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_llm_ros._compat import StrEnum
 from edge_llm_ros.runtime.heartbeat import HeartbeatInfo
 from edge_llm_ros.runtime.lifecycle import State
 
 
-class Role(enum.StrEnum):
+class Role(StrEnum):
     """What an instance is for. Exactly one ACTIVE instance per kind serves at a time."""
 
     #: Spawned (or expected), not yet configured.

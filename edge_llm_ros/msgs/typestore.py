@@ -9,7 +9,6 @@ types, so the lifecycle_msgs services we call are registered as their `<Srv>_Req
 
 from __future__ import annotations
 
-import enum
 import functools
 import os
 from importlib import resources
@@ -17,8 +16,10 @@ from importlib import resources
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from edge_llm_ros._compat import StrEnum
 
-class Distro(enum.StrEnum):
+
+class Distro(StrEnum):
     """ROS 2 distributions whose message definitions (and type hashes) we speak."""
 
     HUMBLE = "humble"

@@ -12,7 +12,6 @@ Defects (one at most per part):
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass
 
@@ -20,20 +19,21 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge_llm_ros._compat import StrEnum
 from edge_llm_ros.sim.photos import texture
 
 Image = npt.NDArray[np.uint8]
 Box = tuple[float, float, float, float]
 
 
-class PartKind(enum.StrEnum):
+class PartKind(StrEnum):
     """Part shapes."""
 
     DISC = "disc"
     PLATE = "plate"
 
 
-class Defect(enum.StrEnum):
+class Defect(StrEnum):
     """Defect classes ('none' for a good part)."""
 
     NONE = "none"

@@ -22,10 +22,10 @@ BICYCLE=32003, PERSON=32004, ANIMAL=32005 (`ObjectClass.radar_code`, `class_from
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass
 
+from edge_llm_ros._compat import StrEnum
 from edge_llm_ros.decision.traffic_rules import TrafficRuleConfig, WarningLevel, object_warning, scene_warning
 from edge_llm_ros.fusion.collector import FusionConfig
 
@@ -34,7 +34,7 @@ EGO_LANE_HALF_WIDTH_M = _FUSION.lane_half_width_m
 MIN_CLOSING_SPEED_MPS = _FUSION.min_closing_speed_mps
 
 
-class ObjectClass(enum.StrEnum):
+class ObjectClass(StrEnum):
     """Road-user classes of the traffic scene (the ground truth's `class` strings)."""
 
     CAR = "car"

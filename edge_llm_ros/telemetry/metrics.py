@@ -20,7 +20,6 @@ base unit. Exported families (namespace ``edge_llm``):
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 import re
 import socket
@@ -35,6 +34,7 @@ import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from edge_llm_ros._compat import StrEnum
 from edge_llm_ros.telemetry.latency_stats import E2E, QUANTILES, LatencyBook
 from edge_llm_ros.telemetry.stamps import FrameTiming
 
@@ -72,7 +72,7 @@ SYS_THERMAL = Path("/sys/class/thermal")
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_:/.\-]{1,128}$")
 
 
-class DropReason(enum.StrEnum):
+class DropReason(StrEnum):
     """Why a frame or request was dropped; other short identifiers are accepted too."""
 
     DEADLINE = "deadline"

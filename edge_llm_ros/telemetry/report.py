@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_llm_ros._compat import UTC
 from edge_llm_ros.telemetry.latency_stats import E2E
 from edge_llm_ros.telemetry.run_record import RunRecorder
 from edge_llm_ros.telemetry.stamps import HOP_PREFIX
@@ -146,7 +147,7 @@ def build_report(
     return {
         "schema": REPORT_SCHEMA_NAME,
         "version": REPORT_VERSION,
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "generated_at": dt.datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "run": {
             "frames": len(record.frames),
             "published": sum(1 for f in record.frames if f.e2e_ms is not None),

@@ -6,7 +6,6 @@ mirror rclpy.qos.qos_profile_*.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -14,22 +13,24 @@ from typing import Any
 
 import yaml
 
+from edge_llm_ros._compat import StrEnum
 
-class Reliability(enum.StrEnum):
+
+class Reliability(StrEnum):
     """Whether lost samples are retransmitted."""
 
     RELIABLE = "reliable"
     BEST_EFFORT = "best_effort"
 
 
-class History(enum.StrEnum):
+class History(StrEnum):
     """Which samples are kept for a late reader."""
 
     KEEP_LAST = "keep_last"
     KEEP_ALL = "keep_all"
 
 
-class Durability(enum.StrEnum):
+class Durability(StrEnum):
     """Whether late-joining subscribers receive samples published before they joined."""
 
     VOLATILE = "volatile"

@@ -16,9 +16,9 @@ rmw_zenoh documents (ros2/rmw_zenoh docs/design.md, src/detail/liveliness_utils.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
+from edge_llm_ros._compat import StrEnum
 from edge_llm_ros.transport.qos import Durability, History, QoSProfile, Reliability
 
 ADMIN_SPACE = "@ros2_lv"
@@ -47,7 +47,7 @@ class InvalidKeyError(ValueError):
     """A name that cannot become a zenoh key expression, or a token that is not rmw_zenoh's."""
 
 
-class EntityKind(enum.StrEnum):
+class EntityKind(StrEnum):
     """The entity kinds rmw_zenoh announces with liveliness tokens."""
 
     NODE = "NN"

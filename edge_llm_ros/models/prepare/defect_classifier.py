@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from edge_llm_ros._compat import UTC
 from edge_llm_ros.industrial.classes import DEFECT_CLASSES, OK_CLASS, class_of_defect
 from edge_llm_ros.industrial.proposals import DEFAULT_MARGIN, crop_box
 from edge_llm_ros.industrial.segmentation import PartSegmenter, SegmenterConfig

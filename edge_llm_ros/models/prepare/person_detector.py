@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
@@ -34,6 +34,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from edge_llm_ros._compat import UTC
 from edge_llm_ros.inference.detector_postprocess import person_boxes
 from edge_llm_ros.inference.engine import EngineOptions, OrtEngine
 from edge_llm_ros.inference.golden_check import run_batched

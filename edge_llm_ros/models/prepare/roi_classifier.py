@@ -15,7 +15,7 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from edge_llm_ros._compat import UTC
 from edge_llm_ros.inference.engine import EngineOptions, OrtEngine
 from edge_llm_ros.inference.golden_check import check_engine, run_batched
 from edge_llm_ros.inference.preprocess import Preprocessor
