@@ -39,6 +39,9 @@ setup(
         PACKAGE: [
             "msgs/definitions/*/*.msg",
             "assets/**/*",
+            "ops/monitoring/prometheus/rules/*.yml",
+            "ops/monitoring/grafana/dashboards/*.json",
+            "ops/monitoring/grafana/provisioning/*/*.yml",
             "py.typed",
         ],
     },
@@ -77,6 +80,10 @@ setup(
             "torch-pruning==1.6.1",
             "onnxconverter-common>=1.14",
         ],
+        # Remote operations (`edge-llm-ros ops`): gRPC with mutual TLS, certificates for a quick start.
+        "ops": ["grpcio>=1.60", "cryptography>=41"],
+        # Only to regenerate the shipped Grafana dashboard JSON; the SDK needs Python >= 3.11.
+        "dashboard": ['grafana-foundation-sdk>=10.1; python_version >= "3.11"'],
         "llm": [
             "onnxruntime-genai>=0.18,<0.19",
             "llguidance>=1.9",

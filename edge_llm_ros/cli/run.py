@@ -249,6 +249,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--run-dir", type=Path, help="where instance params and logs go (default: a temp dir)")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     p.add_argument("--status-every", type=float, default=0.0, metavar="S", help="print status every S seconds")
+    p.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus /metrics (manager events, roles) on 127.0.0.1:PORT"
+    )
     p.set_defaults(func=run)
 
 
@@ -300,6 +303,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     session = RunSession(options)
+    exporter: Any = None
     try:
         try:
             session.start()
@@ -307,6 +311,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(format_status(session.status()), flush=True)
+        if getattr(args, "metrics_port", None) is not None:
+            from edge_llm_ros.ops.run_metrics import start_run_exporter
+
+            hosted = dict(getattr(session.spawner, "nodes", {}) or {})
+            exporter = start_run_exporter(session.node, hosted, args.metrics_port)
+            print(f"metrics: {exporter.server.url}", flush=True)
         print(f"running ({options.transport}); run dir {session.run_dir}; Ctrl-C stops", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         next_status = time.monotonic() + args.status_every if args.status_every > 0 else None
@@ -321,6 +331,8 @@ def run(args: argparse.Namespace) -> int:
         if events:
             print(json.dumps(events[-10:], indent=1))
     finally:
+        if exporter is not None:
+            exporter.close()
         session.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
