@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -57,7 +58,7 @@ def parse_node_params(items: list[str]) -> dict[str, dict[str, object]]:
     return out
 
 
-def blackbox_config(args: argparse.Namespace) -> object:
+def blackbox_config(args: argparse.Namespace) -> Any:
     """The black-box settings of `--blackbox DIR ...` (None without it)."""
     if getattr(args, "blackbox", None) is None:
         return None

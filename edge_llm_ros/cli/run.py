@@ -252,6 +252,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--metrics-port", type=int, help="serve Prometheus /metrics (manager events, roles) on 127.0.0.1:PORT"
     )
+    p.add_argument("--blackbox", type=Path, metavar="DIR", help="keep a black box; dumps go to DIR")
+    p.add_argument("--blackbox-window", type=float, default=10.0, metavar="S", help="black-box window (seconds)")
+    p.add_argument("--blackbox-max-mb", type=float, default=256.0, metavar="MB", help="black-box size bound")
     p.set_defaults(func=run)
 
 
@@ -304,6 +307,7 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     session = RunSession(options)
     exporter: Any = None
+    recorder: Any = None
     try:
         try:
             session.start()
@@ -317,6 +321,13 @@ def run(args: argparse.Namespace) -> int:
             hosted = dict(getattr(session.spawner, "nodes", {}) or {})
             exporter = start_run_exporter(session.node, hosted, args.metrics_port)
             print(f"metrics: {exporter.server.url}", flush=True)
+        if getattr(args, "blackbox", None) is not None:
+            from edge_llm_ros.cli.replay import blackbox_config
+            from edge_llm_ros.ops.blackbox.recorder import BlackBoxRecorder, sensor_topics
+
+            recorder = BlackBoxRecorder(session.bus, blackbox_config(args), sensor_topics(session.document))
+            recorder.watch_manager(lambda: session.manager.counters)
+            print(f"black box: last {args.blackbox_window:g} s, dumps to {args.blackbox}", flush=True)
         print(f"running ({options.transport}); run dir {session.run_dir}; Ctrl-C stops", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         next_status = time.monotonic() + args.status_every if args.status_every > 0 else None
@@ -331,6 +342,8 @@ def run(args: argparse.Namespace) -> int:
         if events:
             print(json.dumps(events[-10:], indent=1))
     finally:
+        if recorder is not None:
+            recorder.close()
         if exporter is not None:
             exporter.close()
         session.close()
