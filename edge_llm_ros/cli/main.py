@@ -18,6 +18,7 @@ SUBCOMMANDS = (
     "edge_llm_ros.cli.bench",
     "edge_llm_ros.cli.demo",
     "edge_llm_ros.cli.monitor",
+    "edge_llm_ros.cli.ops",
 )
 
 

@@ -255,6 +255,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--blackbox", type=Path, metavar="DIR", help="keep a black box; dumps go to DIR")
     p.add_argument("--blackbox-window", type=float, default=10.0, metavar="S", help="black-box window (seconds)")
     p.add_argument("--blackbox-max-mb", type=float, default=256.0, metavar="MB", help="black-box size bound")
+    from edge_llm_ros.ops.run_ops import add_arguments as add_ops_arguments
+
+    add_ops_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -308,6 +311,7 @@ def run(args: argparse.Namespace) -> int:
     session = RunSession(options)
     exporter: Any = None
     recorder: Any = None
+    ops_server: Any = None
     try:
         try:
             session.start()
@@ -328,6 +332,15 @@ def run(args: argparse.Namespace) -> int:
             recorder = BlackBoxRecorder(session.bus, blackbox_config(args), sensor_topics(session.document))
             recorder.watch_manager(lambda: session.manager.counters)
             print(f"black box: last {args.blackbox_window:g} s, dumps to {args.blackbox}", flush=True)
+        from edge_llm_ros.ops.run_ops import start_ops_server
+
+        try:
+            ops_server = start_ops_server(args, session, exporter, recorder)
+        except (ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if ops_server is not None:
+            print(f"ops: grpcs://{ops_server.target} (mutual TLS); audit {ops_server.audit.path}", flush=True)
         print(f"running ({options.transport}); run dir {session.run_dir}; Ctrl-C stops", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         next_status = time.monotonic() + args.status_every if args.status_every > 0 else None
@@ -342,6 +355,8 @@ def run(args: argparse.Namespace) -> int:
         if events:
             print(json.dumps(events[-10:], indent=1))
     finally:
+        if ops_server is not None:
+            ops_server.stop()
         if recorder is not None:
             recorder.close()
         if exporter is not None:
