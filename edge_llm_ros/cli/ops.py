@@ -31,6 +31,13 @@ def register(subparsers: Any) -> None:
         metavar="NAME:ROLE",
         help="a client certificate; ROLE is operator or read-only (default: operator:operator)",
     )
+    certs.add_argument(
+        "--zenoh-peer",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a certificate for a zenoh TLS link (server and client usage; SANs from --server-name/--server-ip)",
+    )
     certs.add_argument("--days", type=float, default=365, help="validity of the client certificates")
     certs.set_defaults(func=run_certs)
     for name in CLIENT_COMMANDS:
@@ -55,7 +62,7 @@ def register(subparsers: Any) -> None:
 
 def run_certs(args: argparse.Namespace) -> int:
     """Write ca, server and client certificates."""
-    from edge_llm_ros.ops.remote.certs import issue_client, issue_server, make_ca
+    from edge_llm_ros.ops.remote.certs import issue_client, issue_peer, issue_server, make_ca
 
     clients = args.client or ["operator:operator"]
     parsed = []
@@ -72,6 +79,8 @@ def run_certs(args: argparse.Namespace) -> int:
     written += issue_server(ca, names, ips).write(args.out, "server")
     for name, role in parsed:
         written += issue_client(ca, name, role, days=args.days).write(args.out, name)
+    for name in args.zenoh_peer:
+        written += issue_peer(ca, names, ips).write(args.out, name)
     for path in written:
         print(f"wrote {path}")
     print("keep ca.key offline: whoever holds it can issue operator certificates")

@@ -91,7 +91,7 @@ def _leaf(
     ca: Issued,
     subject: x509.Name,
     sans: Sequence[x509.GeneralName],
-    usage: x509.ObjectIdentifier,
+    usages: Sequence[x509.ObjectIdentifier],
     days: float,
     not_before: dt.datetime | None,
 ) -> Issued:
@@ -110,7 +110,7 @@ def _leaf(
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
         .add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
@@ -135,7 +135,20 @@ def issue_server(
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
     sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, (names or ips)[0])])
-    return _leaf(ca, subject, sans, ExtendedKeyUsageOID.SERVER_AUTH, days, not_before)
+    return _leaf(ca, subject, sans, [ExtendedKeyUsageOID.SERVER_AUTH], days, not_before)
+
+
+def issue_peer(
+    ca: Issued, names: Sequence[str] = ("localhost",), ips: Sequence[str] = ("127.0.0.1",), *, days: float = 825
+) -> Issued:
+    """A certificate for a zenoh mutual-TLS link: the same one is presented when listening and connecting."""
+    if not names and not ips:
+        raise ValueError("a peer certificate needs at least one DNS name or IP address")
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, (names or ips)[0])])
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    return _leaf(ca, subject, sans, usages, days, None)
 
 
 def issue_client(
@@ -151,7 +164,7 @@ def issue_client(
         ]
     )
     sans = [x509.UniformResourceIdentifier(ROLE_URI_PREFIX + role)]
-    return _leaf(ca, subject, sans, ExtendedKeyUsageOID.CLIENT_AUTH, days, not_before)
+    return _leaf(ca, subject, sans, [ExtendedKeyUsageOID.CLIENT_AUTH], days, not_before)
 
 
 def role_of(cert_pem: bytes) -> str | None:
