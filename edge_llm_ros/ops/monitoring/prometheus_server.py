@@ -96,9 +96,10 @@ class PrometheusServer:
             )
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if (code := self.process.poll()) is not None:
+                tail = self.log_tail()  # before stop() removes a temp data dir with the log in it
                 self.stop()
-                raise PrometheusError(f"prometheus exited with {self.process.returncode}: {self.log_tail()}")
+                raise PrometheusError(f"prometheus exited with {code}: {tail}")
             try:
                 with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1.0) as response:
                     if response.status == 200:
@@ -106,8 +107,9 @@ class PrometheusServer:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.2)
+        tail = self.log_tail()
         self.stop()
-        raise PrometheusError(f"prometheus not ready after {ready_timeout_s} s: {self.log_tail()}")
+        raise PrometheusError(f"prometheus not ready after {ready_timeout_s} s: {tail}")
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the server's log."""
