@@ -9,6 +9,7 @@ started in their own process groups and stopped at the end, also on failure.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import signal
 import subprocess
@@ -70,15 +71,18 @@ def _wait_for_metrics(port: int, proc: subprocess.Popen[bytes], log: Path, timeo
 
 
 @pytest.fixture(scope="module")
-def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("onnxruntime_genai", reason="the LLM node needs onnxruntime-genai (pip install -e '.[llm]')")
-    pytest.importorskip("transformers", reason="building the tiny test LLM needs transformers")
+def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """A tiny LLM for the advisory panels; None without '.[llm]' (those panels are then not checked)."""
+    if any(importlib.util.find_spec(m) is None for m in ("onnxruntime_genai", "transformers")):
+        return None
     from edge_llm_ros.llm.builder import build_tiny_test_model
 
     return build_tiny_test_model(tmp_path_factory.mktemp("llm") / "tiny")
 
 
-def test_every_dashboard_query_returns_series(tiny_llm: Path, sample_model_store: ModelStore, tmp_path: Path) -> None:
+def test_every_dashboard_query_returns_series(
+    tiny_llm: Path | None, sample_model_store: ModelStore, tmp_path: Path
+) -> None:
     drive = tmp_path / "drive"
     synthesize(drive, scene="traffic", duration_s=60.0, seed=3, faults=True)
     manager_config = tmp_path / "manager.yaml"
@@ -99,25 +103,32 @@ def test_every_dashboard_query_returns_series(tiny_llm: Path, sample_model_store
         str(sample_model_store.root),
         "--report",
         str(tmp_path / "report"),
-        "--llm",
-        "-p",
-        f"llm_inference.model_dir:={tiny_llm}",
-        "-p",
-        "llm_inference.max_new_tokens:=400",
-        "-p",
-        # Short explanations: the tiny model's guided output then always completes (and is published).
-        "llm_inference.max_explanation_chars:=20",
-        "-p",
-        "llm_inference.deadline_s:=30.0",
-        "-p",
-        "decision.llm.rate_hz:=1.0",
     ]
+    if tiny_llm is not None:
+        replay_argv += [
+            "--llm",
+            "-p",
+            f"llm_inference.model_dir:={tiny_llm}",
+            "-p",
+            "llm_inference.max_new_tokens:=400",
+            "-p",
+            # Short explanations: the tiny model's guided output then always completes (and is published).
+            "llm_inference.max_explanation_chars:=20",
+            "-p",
+            "llm_inference.deadline_s:=30.0",
+            "-p",
+            "decision.llm.rate_hz:=1.0",
+        ]
     run_argv = [*cli, "run", "--transport", "inproc", "--config", str(manager_config), "--metrics-port", str(run_port)]
     run_argv += ["--duration", "600"]
     queries = dashboard_queries(load_committed())
     # Where the OS exposes no temperature sensor (containers, VMs) the family is absent by design.
     no_sensor = not read_temperatures()
-    expected = [(where, q) for where, q in queries if not (no_sensor and "temperature" in q)]
+    expected = [
+        (where, q)
+        for where, q in queries
+        if not (no_sensor and "temperature" in q) and not (tiny_llm is None and ":llm_" in q)
+    ]
     with (
         _process(replay_argv, tmp_path / "replay.log") as replay,
         _process(run_argv, tmp_path / "run.log") as run,

@@ -1,6 +1,6 @@
 """The Grafana dashboard, built with grafana-foundation-sdk (Grafana's own typed builders).
 
-`edge-llm-ros monitor dashboard --out DIR` regenerates ``grafana/dashboards/edge_llm_ros.json``;
+`edge-llm-ros monitor --regenerate-dashboard` rewrites ``grafana/dashboards/edge_llm_ros.json``;
 the committed file must equal what `build_dashboard_json()` returns (a test checks). The SDK
 needs Python >= 3.11, so it is imported only here and only when regenerating: running the
 pipeline, the monitor command and the tests that read the JSON work on 3.10 without it.
