@@ -163,15 +163,27 @@ def _run_replay_processes(options: ReplayOptions, progress: Callable[[int], None
         config=config, transport="zenoh", node_params=node_overrides(options), run_dir=options.run_dir
     )
     with RunSession(run_options) as session:  # __enter__ starts it
-        driver = ReplayDriver(
-            None,
-            options.bag,
-            rate=options.rate,
-            max_frames=options.max_frames,
-            progress=progress,
-            frame_timeout_s=10.0,
-            context=session.node.context,
-        )
-        result = driver.run()
+        recorder = None
+        if options.blackbox is not None:
+            from edge_llm_ros.ops.blackbox.recorder import BlackBoxRecorder, bag_input_topics
+
+            # This process sees every topic over zenoh, so one ring here covers all node processes.
+            recorder = BlackBoxRecorder(session.bus, options.blackbox, bag_input_topics(options.bag))
+            recorder.watch_manager(lambda: session.manager.counters)
+        try:
+            driver = ReplayDriver(
+                None,
+                options.bag,
+                rate=options.rate,
+                max_frames=options.max_frames,
+                progress=progress,
+                frame_timeout_s=10.0,
+                context=session.node.context,
+            )
+            result = driver.run()
+        finally:
+            if recorder is not None:
+                recorder.close()
         # Per-node counters live in the node processes (scrape /metrics or /diagnostics there).
-        return ReplayOutcome(result, {}, {}, sorted(session.status().get("instances", {})))
+        dumps = list(recorder.dumps) if recorder is not None else []
+        return ReplayOutcome(result, {}, {}, sorted(session.status().get("instances", {})), dumps)
