@@ -86,6 +86,17 @@ class TelemetryExporter:
         for name in self.nodes:
             self.metrics.add_process_collector(name)
             break  # one process collector per process: RSS/CPU/network are per process, not per node
+        self._add_manager_collectors()
+
+    def _add_manager_collectors(self) -> None:
+        # Failovers, swaps, rollbacks and respawns wherever the manager runs (run, ros2 launch); read
+        # lazily, because the manager exists only once its node is configured.
+        from edge_llm_ros.nodes.lifecycle_manager import LifecycleManagerNode
+        from edge_llm_ros.telemetry.manager_metrics import ManagerCollector
+
+        for node in self.nodes.values():
+            if isinstance(node, LifecycleManagerNode):
+                self.metrics.registry.register(ManagerCollector(_manager_status(node)))
 
     def start(self) -> int:
         """Serve /metrics; returns the bound port."""
@@ -189,6 +200,14 @@ class TelemetryExporter:
             for entity in (self._timing, self._decisions, self._advisories, self._diag_pub):
                 if entity is not None:
                     entity.close()
+
+
+def _manager_status(node: Any) -> Callable[[], dict[str, Any]]:
+    def status() -> dict[str, Any]:
+        result: dict[str, Any] = node.manager.status()  # AttributeError before configure: no samples
+        return result
+
+    return status
 
 
 def _safe(label: str) -> str:

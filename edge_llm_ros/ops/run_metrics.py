@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter
 from edge_llm_ros.runtime.managed_node import ManagedNode
-from edge_llm_ros.telemetry.manager_metrics import ManagerCollector
 
 
 def start_run_exporter(
@@ -18,12 +16,11 @@ def start_run_exporter(
     `hosted` is empty under zenoh (each node process serves its own /metrics where asked) and the
     inproc spawner's nodes otherwise. Returns the started exporter; `close()` it.
     """
-    manager: Any = getattr(manager_node, "manager", None)
-    if manager is None:
+    if getattr(manager_node, "manager", None) is None:
         raise RuntimeError("the lifecycle manager is not configured yet")
+    # The exporter adds the manager's families itself (as it does under ros2 launch).
     exporter = TelemetryExporter(
         manager_node.context, {manager_node.name: manager_node, **hosted}, host=host, port=port
     )
-    exporter.metrics.registry.register(ManagerCollector(manager.status))
     exporter.start()
     return exporter
