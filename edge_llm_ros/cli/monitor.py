@@ -34,6 +34,9 @@ def register(subparsers: Any) -> None:
         metavar="HOST:PORT",
         help="a /metrics endpoint to scrape (repeatable; default 127.0.0.1:9100)",
     )
+    p.add_argument(
+        "--alertmanager", action="append", default=[], metavar="HOST:PORT", help="send alerts there (repeatable)"
+    )
     p.add_argument("--port", type=int, default=9090, help="Prometheus web/API port on 127.0.0.1 (0: any free)")
     p.add_argument("--scrape-interval", type=float, default=5.0, metavar="S", help="scrape and rule interval")
     p.add_argument("--data-dir", type=Path, help="TSDB directory (default: a temp dir removed at exit)")
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     targets = args.target or ["127.0.0.1:9100"]
     try:
-        config = render_config(targets, scrape_interval_s=args.scrape_interval)
+        config = render_config(targets, scrape_interval_s=args.scrape_interval, alertmanagers=args.alertmanager)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -98,7 +101,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    server = PrometheusServer(targets, port=args.port, scrape_interval_s=args.scrape_interval, data_dir=args.data_dir)
+    server = PrometheusServer(
+        targets,
+        port=args.port,
+        scrape_interval_s=args.scrape_interval,
+        data_dir=args.data_dir,
+        alertmanagers=args.alertmanager,
+    )
     try:
         try:
             server.start()

@@ -17,12 +17,14 @@ from edge_llm_ros.telemetry.outcome_metrics import OutcomeMetrics
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (apt-get install prometheus)")
 def test_print_config_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["monitor", "--print-config", "--target", "127.0.0.1:9100", "--target", "127.0.0.1:9101"]) == 0
+    argv = ["monitor", "--print-config", "--target", "127.0.0.1:9100", "--target", "127.0.0.1:9101"]
+    assert main([*argv, "--alertmanager", "127.0.0.1:9093"]) == 0
     text = capsys.readouterr().out
     config = tmp_path / "prometheus.yml"
     config.write_text(text, encoding="utf-8")
     result = subprocess.run(["promtool", "check", "config", str(config)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "127.0.0.1:9093" in text
 
 
 @pytest.mark.skipif(find_prometheus() is None, reason="prometheus not installed (apt-get install prometheus)")

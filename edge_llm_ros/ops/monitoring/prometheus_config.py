@@ -36,10 +36,7 @@ def render_config(
     """prometheus.yml scraping `targets` (HOST:PORT) with the shipped rules loaded."""
     if not targets:
         raise ValueError("give at least one HOST:PORT target to scrape")
-    for target in targets:
-        host, sep, port = target.rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise ValueError(f"target {target!r} must look like HOST:PORT")
+    _check_targets(targets)
     interval = _duration(scrape_interval_s)
     config: dict[str, object] = {
         "global": {
@@ -51,8 +48,16 @@ def render_config(
         "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": list(targets)}]}],
     }
     if alertmanagers:
+        _check_targets(alertmanagers)
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def _check_targets(targets: Sequence[str]) -> None:
+    for target in targets:
+        host, sep, port = target.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"target {target!r} must look like HOST:PORT")
 
 
 def _duration(seconds: float) -> str:

@@ -54,12 +54,13 @@ class PrometheusServer:
         data_dir: Path | None = None,
         retention: str = "1d",
         binary: str | None = None,
+        alertmanagers: Sequence[str] = (),
     ) -> None:
         self.binary = binary or find_prometheus()
         if self.binary is None:
             raise PrometheusError("prometheus is not installed (Debian/Ubuntu: apt-get install prometheus)")
         self.port = port or free_port()
-        self.config_text = render_config(targets, scrape_interval_s=scrape_interval_s)
+        self.config_text = render_config(targets, scrape_interval_s=scrape_interval_s, alertmanagers=alertmanagers)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="edge_llm_prometheus_")
