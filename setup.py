@@ -39,6 +39,9 @@ setup(
         PACKAGE: [
             "msgs/definitions/*/*.msg",
             "assets/**/*",
+            "ops/monitoring/prometheus/rules/*.yml",
+            "ops/monitoring/grafana/dashboards/*.json",
+            "ops/monitoring/grafana/provisioning/*/*.yml",
             "py.typed",
         ],
     },
@@ -65,7 +68,8 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "types-PyYAML", "types-psutil", "rclpy-intellisense",
-                "mcap", "mcap-ros2-support",
+                "mcap", "mcap-ros2-support", "grpcio>=1.60", "cryptography>=41",
+                'grafana-foundation-sdk>=10.1; python_version >= "3.11"',
                 # test/distribution builds the sdist and wheel without build isolation (offline)
                 "build>=1.0", "setuptools>=70.1"],
         # Only `edge-llm-ros models prepare` needs these: it exports the sample models from the
@@ -79,6 +83,10 @@ setup(
             "torch-pruning==1.6.1",
             "onnxconverter-common>=1.14",
         ],
+        # Remote operations (`edge-llm-ros ops`): gRPC with mutual TLS, certificates for a quick start.
+        "ops": ["grpcio>=1.60", "cryptography>=41"],
+        # Only to regenerate the shipped Grafana dashboard JSON; the SDK needs Python >= 3.11.
+        "dashboard": ['grafana-foundation-sdk>=10.1; python_version >= "3.11"'],
         "llm": [
             "onnxruntime-genai>=0.18,<0.19",
             "llguidance>=1.9",

@@ -249,6 +249,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--run-dir", type=Path, help="where instance params and logs go (default: a temp dir)")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     p.add_argument("--status-every", type=float, default=0.0, metavar="S", help="print status every S seconds")
+    p.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus /metrics (manager events, roles) on 127.0.0.1:PORT"
+    )
+    p.add_argument("--blackbox", type=Path, metavar="DIR", help="keep a black box; dumps go to DIR")
+    p.add_argument("--blackbox-window", type=float, default=10.0, metavar="S", help="black-box window (seconds)")
+    p.add_argument("--blackbox-max-mb", type=float, default=256.0, metavar="MB", help="black-box size bound")
+    from edge_llm_ros.ops.run_ops import add_arguments as add_ops_arguments
+
+    add_ops_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -300,6 +309,9 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     session = RunSession(options)
+    exporter: Any = None
+    recorder: Any = None
+    ops_server: Any = None
     try:
         try:
             session.start()
@@ -307,6 +319,28 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(format_status(session.status()), flush=True)
+        if getattr(args, "metrics_port", None) is not None:
+            from edge_llm_ros.ops.run_metrics import start_run_exporter
+
+            hosted = dict(getattr(session.spawner, "nodes", {}) or {})
+            exporter = start_run_exporter(session.node, hosted, args.metrics_port)
+            print(f"metrics: {exporter.server.url}", flush=True)
+        if getattr(args, "blackbox", None) is not None:
+            from edge_llm_ros.cli.replay import blackbox_config
+            from edge_llm_ros.ops.blackbox.recorder import BlackBoxRecorder, sensor_topics
+
+            recorder = BlackBoxRecorder(session.bus, blackbox_config(args), sensor_topics(session.document))
+            recorder.watch_manager(lambda: session.manager.counters)
+            print(f"black box: last {args.blackbox_window:g} s, dumps to {args.blackbox}", flush=True)
+        from edge_llm_ros.ops.run_ops import start_ops_server
+
+        try:
+            ops_server = start_ops_server(args, session, exporter, recorder)
+        except (ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if ops_server is not None:
+            print(f"ops: grpcs://{ops_server.target} (mutual TLS); audit {ops_server.audit.path}", flush=True)
         print(f"running ({options.transport}); run dir {session.run_dir}; Ctrl-C stops", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         next_status = time.monotonic() + args.status_every if args.status_every > 0 else None
@@ -321,6 +355,12 @@ def run(args: argparse.Namespace) -> int:
         if events:
             print(json.dumps(events[-10:], indent=1))
     finally:
+        if ops_server is not None:
+            ops_server.stop()
+        if recorder is not None:
+            recorder.close()
+        if exporter is not None:
+            exporter.close()
         session.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

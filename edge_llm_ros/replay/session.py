@@ -32,6 +32,8 @@ class ReplayOptions:
     #: Where node processes keep their params files and logs (zenoh; default: a temp dir).
     run_dir: Path | None = None
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Keep a black box (edge_llm_ros.ops.blackbox.BlackBoxConfig) of the inproc pipeline's traffic.
+    blackbox: Any = None
 
 
 @dataclass
@@ -42,6 +44,8 @@ class ReplayOutcome:
     batch_sizes: dict[int, int]
     counters: dict[str, dict[str, Any]]
     node_names: list[str]
+    #: Black-box dumps written during the replay.
+    blackbox_dumps: list[Path] = field(default_factory=list)
 
 
 def node_overrides(options: ReplayOptions) -> dict[str, dict[str, Any]]:
@@ -84,8 +88,13 @@ def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = 
         pipeline = build_pipeline(bus, config, overrides, node_names=names or None)
         exporter = None
         sidecar = None
+        recorder = None
         try:
             pipeline.bring_up()
+            if options.blackbox is not None:
+                from edge_llm_ros.ops.blackbox.recorder import BlackBoxRecorder, bag_input_topics
+
+                recorder = BlackBoxRecorder(bus, options.blackbox, bag_input_topics(options.bag))
             if options.llm:
                 from edge_llm_ros.config_files import find_config
                 from edge_llm_ros.replay.llm_sidecar import LlmSidecar
@@ -94,14 +103,19 @@ def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = 
                 sidecar = LlmSidecar(
                     bus, config, find_config("qos.yaml"), overrides.get("llm_inference", {}), log
                 ).start()
-            if options.metrics_port is not None:
-                from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter
-
-                exporter = TelemetryExporter(pipeline.context, pipeline.nodes, port=options.metrics_port)
-                print(f"metrics: http://127.0.0.1:{exporter.start()}/metrics")
             driver = ReplayDriver(
                 pipeline, options.bag, rate=options.rate, max_frames=options.max_frames, progress=progress
             )
+            if options.metrics_port is not None:
+                from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter
+
+                exporter = TelemetryExporter(
+                    pipeline.context,
+                    pipeline.nodes,
+                    port=options.metrics_port,
+                    frame_origin_ns=driver.result.injected_ns.get,
+                )
+                print(f"metrics: http://127.0.0.1:{exporter.start()}/metrics", flush=True)
             result = driver.run()
             if sidecar is not None:
                 _await_advisories(result, pipeline.counters().get("decision", {}).get("llm_requests", 0))
@@ -109,8 +123,14 @@ def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = 
             batches = vision.batch_histogram() if vision is not None and hasattr(vision, "batch_histogram") else {}
             if exporter is not None:
                 exporter.poll()
-            return ReplayOutcome(result, batches, pipeline.counters(), list(pipeline.nodes))
+            dumps: list[Path] = []
+            if recorder is not None:
+                recorder.close()
+                dumps = list(recorder.dumps)
+            return ReplayOutcome(result, batches, pipeline.counters(), list(pipeline.nodes), dumps)
         finally:
+            if recorder is not None:
+                recorder.close()
             if sidecar is not None:
                 sidecar.close()
             if exporter is not None:
@@ -143,15 +163,27 @@ def _run_replay_processes(options: ReplayOptions, progress: Callable[[int], None
         config=config, transport="zenoh", node_params=node_overrides(options), run_dir=options.run_dir
     )
     with RunSession(run_options) as session:  # __enter__ starts it
-        driver = ReplayDriver(
-            None,
-            options.bag,
-            rate=options.rate,
-            max_frames=options.max_frames,
-            progress=progress,
-            frame_timeout_s=10.0,
-            context=session.node.context,
-        )
-        result = driver.run()
+        recorder = None
+        if options.blackbox is not None:
+            from edge_llm_ros.ops.blackbox.recorder import BlackBoxRecorder, bag_input_topics
+
+            # This process sees every topic over zenoh, so one ring here covers all node processes.
+            recorder = BlackBoxRecorder(session.bus, options.blackbox, bag_input_topics(options.bag))
+            recorder.watch_manager(lambda: session.manager.counters)
+        try:
+            driver = ReplayDriver(
+                None,
+                options.bag,
+                rate=options.rate,
+                max_frames=options.max_frames,
+                progress=progress,
+                frame_timeout_s=10.0,
+                context=session.node.context,
+            )
+            result = driver.run()
+        finally:
+            if recorder is not None:
+                recorder.close()
         # Per-node counters live in the node processes (scrape /metrics or /diagnostics there).
-        return ReplayOutcome(result, {}, {}, sorted(session.status().get("instances", {})))
+        dumps = list(recorder.dumps) if recorder is not None else []
+        return ReplayOutcome(result, {}, {}, sorted(session.status().get("instances", {})), dumps)
