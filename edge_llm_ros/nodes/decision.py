@@ -142,14 +142,3 @@ class DecisionNode(ManagedNode):
         assert self.llm_pub is not None
         self.llm_pub.publish(string_msg(self.codec, build_request(record, scene, self.params["llm.max_objects"])))
         self.counters["llm_requests"] += 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point."""
-    from edge_llm_ros.nodes.host import run_node
-
-    return run_node(DecisionNode, "decision", argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -486,12 +486,6 @@ def call_swap(bus_node: BusNode, manager: str, kind: str, model_id: str, timeout
     return parsed
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point (ros2 launch / `lifecycle_manager --autostart --params-file ...`)."""
-    from edge_llm_ros.nodes.host import run_node
-
-    return run_node(LifecycleManagerNode, "lifecycle_manager", argv)
-
 
 # Keep Transition importable from here for callers that build requests by id.
 __all__ = [
@@ -502,5 +496,4 @@ __all__ = [
     "Transition",
     "call_swap",
     "call_trigger",
-    "main",
 ]

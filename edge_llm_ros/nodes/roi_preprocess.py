@@ -192,14 +192,3 @@ def _part_configs(p: Any) -> tuple[Any, Any]:
         max_missed_s=p["parts.max_missed_s"],
     )
     return segmenter, tracker
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point."""
-    from edge_llm_ros.nodes.host import run_node
-
-    return run_node(RoiPreprocessNode, "roi_preprocess", argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -154,14 +154,3 @@ class SensorFusionNode(ManagedNode):
             for key, value in engine.counters.items():
                 merged[key] = merged.get(key, 0) + value
         return merged
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point (`ros2 run edge_llm_ros sensor_fusion` or standalone)."""
-    from edge_llm_ros.nodes.host import run_node
-
-    return run_node(SensorFusionNode, "sensor_fusion", argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -196,14 +196,3 @@ class VisionInferenceNode(ManagedNode):
     def batch_histogram(self) -> dict[int, int]:
         """Batch sizes served so far."""
         return dict(self.batcher.batch_sizes) if hasattr(self, "batcher") else {}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point."""
-    from edge_llm_ros.nodes.host import run_node
-
-    return run_node(VisionInferenceNode, "vision_inference", argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

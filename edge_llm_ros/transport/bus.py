@@ -10,54 +10,25 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from edge_llm_ros.msgs.codec import MessageCodec, get_codec
 from edge_llm_ros.transport.qos import QoSProfile
+from edge_llm_ros.transport.sample import UNKNOWN_PUBLISHER as UNKNOWN_PUBLISHER
+from edge_llm_ros.transport.sample import MessageInfo as MessageInfo
+from edge_llm_ros.transport.sample import Sample as Sample
+from edge_llm_ros.transport.sample import new_gid as new_gid
+from edge_llm_ros.transport.sample_queue import SampleQueue
 
-if TYPE_CHECKING:
-    from edge_llm_ros.transport.sample_queue import SampleQueue
-
-_arrivals = itertools.count()
+# The sample types live in transport/sample.py so that sample_queue.py (below this port) can use
+# them; they are re-exported here because every node and adapter names them as part of the port.
 
 
 class TransportError(RuntimeError):
     """A middleware operation failed (session closed, service unavailable, timeout)."""
-
-
-#: publisher_gid of a sample whose transport does not say who published it (rclpy on Humble).
-UNKNOWN_PUBLISHER = bytes(16)
-
-
-def new_gid() -> bytes:
-    """A 16-byte globally unique id for a publisher, as rmw uses for writer GIDs."""
-    return uuid.uuid4().bytes
-
-
-@dataclass(frozen=True)
-class MessageInfo:
-    """Per-sample metadata carried next to the payload (rmw_zenoh puts it in the attachment)."""
-
-    source_timestamp_ns: int
-    sequence_number: int
-    publisher_gid: bytes
-    received_timestamp_ns: int = field(default_factory=time.time_ns)
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One received message: CDR payload plus metadata; decode with `codec.deserialize`."""
-
-    topic: str
-    typename: str
-    data: bytes
-    info: MessageInfo
-    arrival: int = field(default_factory=lambda: next(_arrivals))
 
 
 @dataclass(frozen=True)

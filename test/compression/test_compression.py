@@ -124,7 +124,7 @@ def test_crops_refuse_what_is_not_a_drive(tmp_path: Path) -> None:
 
 
 def _spec() -> Any:
-    from edge_llm_ros.models.prepare.roi_classifier import preprocess_spec
+    from edge_llm_ros.app.prepare.roi_classifier import preprocess_spec
 
     return preprocess_spec()
 

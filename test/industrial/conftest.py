@@ -32,11 +32,11 @@ def defect_store(request: pytest.FixtureRequest) -> ModelStore:
     missing = [m for m in ("torch", "onnxscript") if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"training defect_classifier needs {missing} (pip install -e '.[models]')")
-    from edge_llm_ros.models.prepare.defect_classifier import DEFAULT_PLAN, NAME, prepare_defect_classifier
+    from edge_llm_ros.app.prepare.defect_classifier import DEFAULT_PLAN, NAME, prepare_defect_classifier
 
     plan = DEFAULT_PLAN
     digest = hashlib.sha256(repr(plan).encode())
-    for path in [*sorted(CODE.glob("industrial/*.py")), CODE / "models/prepare/defect_classifier.py"]:
+    for path in [*sorted(CODE.glob("industrial/*.py")), CODE / "app/prepare/defect_classifier.py"]:
         digest.update(path.read_bytes())
     version = f"0.0.1-test.{digest.hexdigest()[:10]}"
     store = ModelStore(Path(request.config.cache.mkdir("edge_llm_ros_defect_store")))

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from edge_llm_ros.app.run_session import RunOptions, RunSession
 from edge_llm_ros.cli.bench_lifecycle import LoopingPlayer, OutputProbe
-from edge_llm_ros.cli.run import RunOptions, RunSession
 from edge_llm_ros.manager.roles import Role
 from edge_llm_ros.manager.tiny_models import NAME, build_store
 from edge_llm_ros.nodes.lifecycle_manager import call_swap

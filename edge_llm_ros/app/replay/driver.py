@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge_llm_ros.app.pipeline import Pipeline
 from edge_llm_ros.bags.reader import BagReader
-from edge_llm_ros.cli.pipeline import Pipeline
 from edge_llm_ros.decision.record import DecisionDecodeError, DecisionRecord
 from edge_llm_ros.nodes import topics
 from edge_llm_ros.runtime.context import NodeContext, NodeOptions

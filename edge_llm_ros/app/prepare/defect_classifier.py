@@ -465,7 +465,7 @@ def prepare_defect_classifier(
             "frames rendered by sim.industrial.IndustrialScene (the generator of `bag synth --scene industrial`), "
             f"parts segmented by industrial.segmentation (belt_roi {list(BELT_ROI)}), matched to ground truth at "
             f"IoU >= {MATCH_IOU}, labels = ground-truth defect ('none' -> 'ok')",
-            "CNN defined in edge_llm_ros.models.prepare.defect_classifier.build_network, trained from scratch "
+            "CNN defined in edge_llm_ros.app.prepare.defect_classifier.build_network, trained from scratch "
             "(class-weighted cross entropy, label smoothing 0.05, dihedral flips, brightness/contrast jitter)",
             f"torch.onnx.export(dynamo=True, opset {OPSET}, dynamic batch dim, example batch 2) with torch "
             f"{tools['torch']}; external .onnx.data folded into one file; max |diff| vs torch {diff:.2e}",

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_llm_ros.cli.pipeline import build_pipeline, scene_config_path
-from edge_llm_ros.replay.driver import ReplayDriver, ReplayResult
+from edge_llm_ros.app.pipeline import build_pipeline, scene_config_path
+from edge_llm_ros.app.replay.driver import ReplayDriver, ReplayResult
 from edge_llm_ros.transport.inproc import InprocBus
 
 
@@ -87,8 +87,8 @@ def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = 
         try:
             pipeline.bring_up()
             if options.llm:
+                from edge_llm_ros.app.replay.llm_sidecar import LlmSidecar
                 from edge_llm_ros.config_files import find_config
-                from edge_llm_ros.replay.llm_sidecar import LlmSidecar
 
                 log = (options.run_dir or Path(tempfile.gettempdir())) / "llm_inference.log"
                 sidecar = LlmSidecar(
@@ -136,7 +136,7 @@ def _await_advisories(result: ReplayResult, requests: int, timeout_s: float = 60
 
 def _run_replay_processes(options: ReplayOptions, progress: Callable[[int], None] | None) -> ReplayOutcome:
     """Every node in its own process on zenoh (loopback), started by the lifecycle manager."""
-    from edge_llm_ros.cli.run import RunOptions, RunSession
+    from edge_llm_ros.app.run_session import RunOptions, RunSession
 
     config = scene_config_path(options.scene, options.config)
     run_options = RunOptions(
