@@ -124,8 +124,9 @@ class RunSession:
 
     def start(self) -> RunSession:
         """Open the bus, start the manager and bring every node up (raises on failure, after cleaning up)."""
+        from edge_llm_ros.hosting.inproc_spawner import InprocSpawner
         from edge_llm_ros.manager.spawner import ProcessSupervisor
-        from edge_llm_ros.nodes.lifecycle_manager import InprocSpawner, LifecycleManagerNode
+        from edge_llm_ros.nodes.lifecycle_manager import LifecycleManagerNode
         from edge_llm_ros.runtime.context import NodeContext, NodeOptions
         from edge_llm_ros.runtime.executor import ExecutorThread
         from edge_llm_ros.runtime.lifecycle import State

@@ -49,6 +49,8 @@ INPUT_TYPES = (
 OUTPUT_TOPIC = {"vision_inference": "/edge_llm/detections", "decision": "/edge_llm/decision"}
 #: The first stage's output: a frame missing here was lost upstream of the node under test.
 SCENE_TOPIC = "/edge_llm/fused_scene"
+#: Models of `bench swap|failover` without --models (alternated by swaps).
+DEFAULT_MODELS = ("roi_classifier@1.0.0-int8", "roi_classifier@1.0.0-fp32")
 
 
 # ====================================================================== paced, looping player
@@ -229,15 +231,11 @@ def _prepare_inputs(args: argparse.Namespace, report: Path) -> tuple[Path, Path 
 
         print(f"synthesising a {args.bag_duration:g} s traffic drive into {bag} ...", flush=True)
         synthesize(bag, scene="traffic", duration_s=args.bag_duration, seed=0)
-    models: list[str] = list(args.models or [])
-    store = Path(args.model_store) if args.model_store else None
-    if store is None:
-        from edge_llm_ros.manager.tiny_models import NAME, build_store
+    from edge_llm_ros.models.store import ModelStore
 
-        store = report / "model_store"
-        if not store.exists():
-            build_store(store)
-        models = models or [f"{NAME}@1.0.0", f"{NAME}@2.0.0"]
+    # The sample models `edge-llm-ros models prepare` builds; the README's figures use these two.
+    models: list[str] = list(args.models or DEFAULT_MODELS)
+    store = Path(args.model_store) if args.model_store else ModelStore().root
     return bag, store, models
 
 
@@ -490,7 +488,7 @@ def bench_failover(args: argparse.Namespace) -> int:
 # ====================================================================== swap
 def bench_swap(args: argparse.Namespace) -> int:
     """Alternate the node's model `--swaps` times during a paced replay; report times, drops, duplicates."""
-    from edge_llm_ros.nodes.lifecycle_manager import call_swap
+    from edge_llm_ros.nodes.manager_client import call_swap
 
     report = Path(args.report)
     report.mkdir(parents=True, exist_ok=True)
@@ -591,7 +589,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bag", help="drive to replay (default: synthesise a traffic drive into the report dir)")
     p.add_argument("--bag-duration", type=float, default=20.0, help="seconds of drive to synthesise")
     p.add_argument("--rate", type=float, default=1.0, help="replay rate (1.0 = real time)")
-    p.add_argument("--model-store", help="model store (default: tiny ONNX classifiers built in the report dir)")
+    p.add_argument("--model-store", help="model store (default: $EDGE_LLM_ROS_MODEL_STORE or the user's store)")
     p.add_argument("--models", nargs="+", help="model ids: the first one starts, swaps alternate")
     p.add_argument("--standbys", type=int, default=1, help="warm standbys of the node")
     p.add_argument("--heartbeat-period", type=float, default=0.01, help="node heartbeat period, s")

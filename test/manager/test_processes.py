@@ -19,11 +19,11 @@ import pytest
 from edge_llm_ros.app.run_session import RunOptions, RunSession
 from edge_llm_ros.cli.bench_lifecycle import LoopingPlayer, OutputProbe
 from edge_llm_ros.manager.roles import Role
-from edge_llm_ros.manager.tiny_models import NAME, build_store
-from edge_llm_ros.nodes.lifecycle_manager import call_swap
+from edge_llm_ros.nodes.manager_client import call_swap
 from edge_llm_ros.runtime.lifecycle import State
 
 from .conftest import wait_until
+from .tiny_models import NAME, build_store
 
 pytestmark = pytest.mark.slow
 
