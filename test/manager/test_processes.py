@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from edge_llm_ros.app.looping_player import LoopingPlayer
+from edge_llm_ros.app.output_probe import OutputProbe
 from edge_llm_ros.app.run_session import RunOptions, RunSession
-from edge_llm_ros.cli.bench_lifecycle import LoopingPlayer, OutputProbe
 from edge_llm_ros.manager.roles import Role
 from edge_llm_ros.nodes.manager_client import call_swap
 from edge_llm_ros.runtime.lifecycle import State
