@@ -36,7 +36,7 @@ def defect_store(request: pytest.FixtureRequest) -> ModelStore:
 
     plan = DEFAULT_PLAN
     digest = hashlib.sha256(repr(plan).encode())
-    for path in [*sorted(CODE.glob("industrial/*.py")), CODE / "app/prepare/defect_classifier.py"]:
+    for path in [*sorted(CODE.glob("industrial/*.py")), *sorted(CODE.glob("app/prepare/defect_*.py"))]:
         digest.update(path.read_bytes())
     version = f"0.0.1-test.{digest.hexdigest()[:10]}"
     store = ModelStore(Path(request.config.cache.mkdir("edge_llm_ros_defect_store")))
