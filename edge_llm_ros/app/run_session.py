@@ -44,6 +44,7 @@ class RunOptions:
     manager_params: Mapping[str, Any] = field(default_factory=dict)
     #: Per-kind parameter overrides for every instance of that kind.
     node_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Settings of the transport (zenoh_config's for zenoh), handed to every node process too.
     zenoh: Mapping[str, Any] | None = None
     run_dir: Path | None = None
     qos_file: Path | None = None
@@ -116,10 +117,10 @@ class RunSession:
             "--qos-file",
             str(self.qos_file),
             "--transport",
-            "zenoh",
+            self.options.transport,
         ]
-        if self._zenoh_file is not None:
-            argv += ["--zenoh-config", str(self._zenoh_file)]
+        if self._transport_file is not None:
+            argv += ["--transport-config", str(self._transport_file)]
         return argv
 
     def start(self) -> RunSession:
@@ -130,24 +131,25 @@ class RunSession:
         from edge_llm_ros.runtime.context import NodeContext, NodeOptions
         from edge_llm_ros.runtime.executor import ExecutorThread
         from edge_llm_ros.runtime.lifecycle import State
-        from edge_llm_ros.transport.factory import create_bus
+        from edge_llm_ros.transport.bus import Capability
+        from edge_llm_ros.transport.factory import capabilities, create_bus
         from edge_llm_ros.transport.qos import QoSCatalog
 
         try:
             transport = self.options.transport
-            self._zenoh_file: Path | None = None
-            if transport == "zenoh":
-                zenoh_settings = dict(self.options.zenoh or {})
-                self._zenoh_file = self.run_dir / "zenoh.yaml"
-                self._zenoh_file.write_text(yaml.safe_dump(zenoh_settings), encoding="utf-8")
-                self.bus = create_bus("zenoh", zenoh_settings)
-            elif transport == "inproc":
-                self.bus = create_bus("inproc")
+            self._transport_file: Path | None = None
+            # One process per instance where the transport reaches across processes; else all here.
+            processes = Capability.MULTI_PROCESS in capabilities(transport)
+            if processes:
+                settings = dict(self.options.zenoh or {})
+                self._transport_file = self.run_dir / "transport.yaml"
+                self._transport_file.write_text(yaml.safe_dump(settings), encoding="utf-8")
+                self.bus = create_bus(transport, settings)
             else:
-                raise ValueError(f"transport must be zenoh or inproc, got {transport!r}")
+                self.bus = create_bus(transport)
             context = NodeContext(bus=self.bus, qos=QoSCatalog.from_yaml(self.qos_file), params_document=self.document)
             self._spinner = ExecutorThread(context.executor, "run-executor").start()
-            if transport == "zenoh":
+            if processes:
                 env = dict(os.environ if self.options.env is None else self.options.env)
                 package_root = str(Path(__file__).resolve().parents[2])
                 env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)

@@ -23,6 +23,7 @@ from edge_llm_ros.runtime.executor import ExecutorThread
 from edge_llm_ros.runtime.lifecycle import State
 from edge_llm_ros.runtime.managed_node import ManagedNode
 from edge_llm_ros.runtime.params import load_params_file
+from edge_llm_ros.transport.factory import BUS_KINDS, create_bus
 from edge_llm_ros.transport.qos import QoSCatalog
 
 #: Set in every child so it can notice that its supervisor vanished (see `node_main`).
@@ -36,8 +37,13 @@ def parser(default_name: str) -> argparse.ArgumentParser:
     p.add_argument("--namespace", default="/", help="node namespace")
     p.add_argument("--params-file", help="scene YAML (ROS 2 params layout)")
     p.add_argument("--qos-file", help="QoS profiles YAML (config/qos.yaml)")
-    p.add_argument("--transport", default="zenoh", choices=("zenoh", "inproc"), help="bus adapter")
-    p.add_argument("--zenoh-config", help="zenoh settings YAML (endpoints, mode, domain)")
+    p.add_argument("--transport", default="zenoh", choices=BUS_KINDS, help="bus adapter")
+    p.add_argument(
+        "--transport-config",
+        "--zenoh-config",
+        dest="transport_config",
+        help="transport settings YAML (zenoh: endpoints, mode, domain)",
+    )
     p.add_argument("--autostart", action="store_true", help="configure and activate without a manager")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on 127.0.0.1:PORT (0 = any)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE", help="override")
@@ -69,10 +75,9 @@ def run_node(node_cls: type[ManagedNode], default_name: str, argv: list[str] | N
         return run_ros2_node(node_cls, default_name, args_list)
     args = parser(default_name).parse_args(args_list)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from edge_llm_ros.transport.factory import create_bus
-
-    zenoh_config = yaml.safe_load(Path(args.zenoh_config).read_text(encoding="utf-8")) if args.zenoh_config else None
-    bus = create_bus(args.transport, zenoh_config)
+    config_file = Path(args.transport_config) if args.transport_config else None
+    settings = yaml.safe_load(config_file.read_text(encoding="utf-8")) if config_file else None
+    bus = create_bus(args.transport, settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -20,7 +20,7 @@ from typing import Any
 
 from edge_llm_ros.manager.config import ManagerConfig
 from edge_llm_ros.manager.ports import NodePort, NodeUnreachableError
-from edge_llm_ros.manager.roles import Instance, Role, model_id_of
+from edge_llm_ros.manager.roles import Instance, Role, model_id_of, standby_name
 from edge_llm_ros.manager.spawner import InstanceSpec, Spawner
 from edge_llm_ros.runtime.heartbeat import HeartbeatInfo
 from edge_llm_ros.runtime.lifecycle import State
@@ -149,13 +149,10 @@ class ManagerCore:
     def _allocate_name(self, kind: str) -> str:
         with self._lock:
             taken = {i.name for g in self._groups.values() for i in g.instances if i.role is not Role.RETIRED}
-            if kind not in taken:
-                return kind
-            # The names launch/traffic.launch.py gives standbys, so the two ways of running agree.
-            index = 1
-            while f"{kind}_standby_{index}" in taken:
+            index = 0
+            while standby_name(kind, index) in taken:
                 index += 1
-            return f"{kind}_standby_{index}"
+            return standby_name(kind, index)
 
     def _add_instance(self, group: Group, role: Role, overrides: dict[str, Any] | None = None) -> Instance:
         params = self.config.model_params_for(group.kind)

@@ -21,8 +21,8 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Protocol
 
 from edge_llm_ros.msgs.codec import CodecError
 from edge_llm_ros.runtime.context import NodeContext, NodeOptions
@@ -86,6 +86,19 @@ class LifecyclePublisher:
         self.publisher.publish_raw(data)
         self._node.published_count += 1
         return True
+
+
+class BatchStats(Protocol):
+    """What a node's dynamic batcher reports (inference.batcher and llm.batcher both do)."""
+
+    @property
+    def batch_sizes(self) -> Mapping[int, int]:
+        """Batch size -> batches of that size served so far."""
+        ...
+
+    def pending(self) -> int:
+        """Requests queued or running."""
+        ...
 
 
 class ManagedNode:
@@ -435,6 +448,20 @@ class ManagedNode:
     def heartbeat_values(self) -> dict[str, str]:
         """Extra key/values for the heartbeat (e.g. the loaded model); called from the beat thread."""
         return {}
+
+    # ----------------------------------------------------------------- what a node reports
+    # Pipelines, replays and the telemetry exporter ask every node these; nodes override them.
+    def stats(self) -> dict[str, int]:
+        """Counters of the node (a node whose engines count too merges theirs in)."""
+        return dict(self.counters)
+
+    def idle(self) -> bool:
+        """No queued or running work (a closed-loop replay waits for it before the next frame)."""
+        return True
+
+    def batching(self) -> BatchStats | None:
+        """The node's dynamic batcher, when it has one (queue depth and batch sizes for metrics)."""
+        return None
 
     # ----------------------------------------------------------------- teardown
     def destroy(self) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import itertools
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from edge_llm_ros._compat import StrEnum
 from edge_llm_ros.msgs.codec import MessageCodec, get_codec
 from edge_llm_ros.transport.qos import QoSProfile
 from edge_llm_ros.transport.sample import UNKNOWN_PUBLISHER as UNKNOWN_PUBLISHER
@@ -29,6 +30,17 @@ from edge_llm_ros.transport.sample_queue import SampleQueue
 
 class TransportError(RuntimeError):
     """A middleware operation failed (session closed, service unavailable, timeout)."""
+
+
+class Capability(StrEnum):
+    """What an adapter can do beyond the port's minimum; each adapter declares its set in `Bus.capabilities`."""
+
+    #: Publisher.has_subscribers says whether a subscriber is matched (else it is always True).
+    MATCHING = "matching"
+    #: Bus.subscription_count counts the subscribers of a topic across processes.
+    SUBSCRIPTION_COUNT = "subscription_count"
+    #: Nodes of one graph may live in other processes (a node process joins with `--transport NAME`).
+    MULTI_PROCESS = "multi_process"
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,11 @@ class Publisher(ABC):
     @abstractmethod
     def publish_raw(self, data: bytes, source_timestamp_ns: int | None = None) -> None:
         """Send an already-serialised CDR payload."""
+
+    @property
+    def has_subscribers(self) -> bool:
+        """Whether a subscriber is matched; adapters without Capability.MATCHING cannot tell and say True."""
+        return True
 
     @abstractmethod
     def close(self) -> None:
@@ -151,10 +168,21 @@ class Bus(ABC):
     name: str = ""
     #: QoS features the adapter enforces; others are accepted and documented as not honoured.
     honoured_qos: frozenset[str] = frozenset()
+    #: What the adapter can do beyond the port's minimum (see Capability).
+    capabilities: frozenset[Capability] = frozenset()
 
     def __init__(self, codec: MessageCodec | None = None) -> None:
         self.codec = codec or get_codec()
         self.pid = os.getpid()
+
+    @classmethod
+    @abstractmethod
+    def open(cls, config: Mapping[str, Any] | None = None, codec: MessageCodec | None = None) -> Bus:
+        """Open the adapter with its adapter-specific settings (what transport.factory calls)."""
+
+    def subscription_count(self, topic: str, timeout_s: float = 1.0) -> int:
+        """Subscribers of `topic` in every process; only adapters with Capability.SUBSCRIPTION_COUNT."""
+        raise TransportError(f"the {self.name} bus cannot count subscriptions")
 
     @abstractmethod
     def create_node(self, name: str, namespace: str = "/") -> BusNode:

@@ -52,6 +52,7 @@ from edge_llm_ros.transport import names
 from edge_llm_ros.transport.bus import (
     Bus,
     BusNode,
+    Capability,
     NodeEvent,
     Publisher,
     Service,
@@ -235,6 +236,12 @@ class Ros2Bus(Bus):
 
     name = "ros2"
     honoured_qos = frozenset({"reliability", "history", "depth", "durability", "deadline", "lifespan"})
+    capabilities = frozenset({Capability.MULTI_PROCESS})
+
+    @classmethod
+    def open(cls, config: Mapping[str, Any] | None = None, codec: MessageCodec | None = None) -> Ros2Bus:
+        """An rclpy bus (CONFIG_KEYS: context, adopt, domain_id, graph_poll_s, executor_threads)."""
+        return cls(config, codec)
 
     def __init__(self, config: Mapping[str, Any] | None = None, codec: MessageCodec | None = None) -> None:
         super().__init__(codec)

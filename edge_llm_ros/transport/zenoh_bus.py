@@ -51,12 +51,11 @@ import zenoh
 import zenoh.ext
 
 from edge_llm_ros.msgs.codec import CodecError, MessageCodec
-from edge_llm_ros.msgs.type_hash import service_rihs01
-from edge_llm_ros.msgs.typestore import build_typestore
 from edge_llm_ros.transport import names
 from edge_llm_ros.transport.bus import (
     Bus,
     BusNode,
+    Capability,
     MessageInfo,
     NodeEvent,
     Publisher,
@@ -80,12 +79,12 @@ from edge_llm_ros.transport.zenoh_entities import (
     zbytes,
 )
 from edge_llm_ros.transport.zenoh_keys import (
-    TYPE_HASH_NOT_SUPPORTED,
     EntityKind,
     InvalidKeyError,
     LivelinessEntity,
     TopicInfo,
     liveliness_subscription_key,
+    service_type_hash,
 )
 
 # CDR_LE/CDR_BE and their parameter-list forms: the first two bytes of every ROS 2 payload.
@@ -268,6 +267,12 @@ class ZenohBus(Bus):
 
     name = "zenoh"
     honoured_qos = frozenset({"reliability", "history", "depth", "durability", "lifespan"})
+    capabilities = frozenset({Capability.MATCHING, Capability.SUBSCRIPTION_COUNT, Capability.MULTI_PROCESS})
+
+    @classmethod
+    def open(cls, config: Mapping[str, Any] | None = None, codec: MessageCodec | None = None) -> ZenohBus:
+        """A session with zenoh_config settings (endpoints, mode, domain)."""
+        return cls(config, codec)
 
     def __init__(
         self,
@@ -352,30 +357,12 @@ class ZenohBus(Bus):
                 del self._services[srv.name]
 
     def service_type_hash(self, srvtype: str) -> str:
-        """The type hash a service's key carries.
-
-        In order: an override from settings.service_type_hashes; Humble's placeholder
-        'TypeHashNotSupported' (rmw_zenoh on Humble sends it for everything); the codec's hash if
-        it registers `srvtype` itself; the REP-2011 hash computed from the typestore's
-        `<srvtype>_Request`/`_Response` structs (msgs.type_hash); otherwise the placeholder
-        'TypeHashNotSupported'. With the placeholder our servers and clients meet each other, but
-        a Jazzy rmw_zenoh peer only meets them once the real hash is given as an override.
-        """
+        """The type hash a service's key carries (zenoh_keys.service_type_hash), cached per type."""
         with self._lock:
             cached = self._service_hashes.get(srvtype)
         if cached is not None:
             return cached
-        value = self.settings.service_type_hashes.get(srvtype)
-        if value is None:
-            if not self.codec.distro.has_type_hashes:
-                value = TYPE_HASH_NOT_SUPPORTED
-            elif self.codec.knows(srvtype):
-                value = self.codec.type_hash(srvtype)
-            else:
-                try:
-                    value = service_rihs01(srvtype, build_typestore(self.codec.distro).fielddefs)
-                except KeyError:
-                    value = TYPE_HASH_NOT_SUPPORTED
+        value = service_type_hash(self.codec, srvtype, self.settings.service_type_hashes)
         with self._lock:
             self._service_hashes[srvtype] = value
         return value
