@@ -25,7 +25,7 @@ from skimage import data
 from edge_llm_ros.app.replay.session import ReplayOptions, run_replay
 from edge_llm_ros.inference.batcher import BatcherConfig, DynamicBatcher
 from edge_llm_ros.inference.classifier import load_classifier
-from edge_llm_ros.sim.synth import synthesize
+from edge_llm_ros.scenes import synthesize
 from edge_llm_ros.telemetry.latency_stats import percentiles
 
 

@@ -1,32 +1,35 @@
-"""Launch the edge_llm_ros traffic pipeline under ROS 2.
+"""Launch the edge_llm_ros pipeline of any scene under ROS 2: the one launch description every scene includes.
 
-    ros2 launch edge_llm_ros traffic.launch.py --show-args
+    ros2 launch edge_llm_ros pipeline.launch.py scene:=traffic --show-args
     ros2 launch edge_llm_ros traffic.launch.py standby_count:=1 use_sim_time:=true
     ros2 bag play <drive> --clock        # in another shell, with use_sim_time:=true above
 
+A scene's own launch file (traffic.launch.py, industrial.launch.py, ...) only includes this one
+with `scene:=<name>`; everything a scene changes is in its config/<scene>.yaml.
+
 Starts, as launch_ros LifecycleNode actions:
 - every worker node the scene's params file lists under lifecycle_manager.node_names (the node
-  kind is its console script, and its node name), plus llm_inference with llm:=on;
+  kind is its console script, and its node name; edge_llm_ros.nodes.kinds lists them), plus
+  llm_inference with llm:=on;
 - `standby_count` warm standbys of each worker, named <kind>_standby_<i>: configured and inactive,
   activated by the manager when the active one dies; launch respawns a dead node process, and
   the manager configures it as the new standby;
 - the lifecycle manager, self-activating (--autostart) and then, with its `autostart` parameter,
   bringing every worker up in order.
 
-Parameters come from config/<scene>.yaml (the `params_file` argument). A standby's name matches
-no section of that file, so it gets its kind's section explicitly. The sensor inputs can be
-remapped (camera_topic, camera_info_topic, radar_topic, gps_topic); `namespace` applies to the
-node names (the pipeline's topics are absolute). industrial.launch.py runs this same description
-for the industrial scene.
+Parameters come from config/<scene>.yaml (or the `params_file` argument), read with the
+package's own params-file rules (edge_llm_ros.runtime.params). A standby's name matches no section
+of that file, so it gets its kind's section explicitly; standby names follow
+edge_llm_ros.manager.roles.standby_name, as the lifecycle manager expects. The sensor inputs can
+be remapped (camera_topic, camera_info_topic, radar_topic, gps_topic); `namespace` applies to the
+node names (the pipeline's topics are absolute).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import Any
 
-import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch.action import Action
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
@@ -35,26 +38,17 @@ from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 
-PACKAGE = "edge_llm_ros"
-SCENE = "traffic"
-#: The scene's parameters, relative to the package share directory (config/<scene>.yaml).
-PARAMS_FILE = "config/traffic.yaml"
+from edge_llm_ros.manager.roles import standby_name
+from edge_llm_ros.nodes.kinds import MANAGER_KIND, NODE_CLASSES
+from edge_llm_ros.runtime.params import ParameterError, load_params_file, params_for_node
 
-#: Console scripts of setup.py that are nodes (kind == executable == default node name).
-NODE_EXECUTABLES = (
-    "sensor_fusion",
-    "roi_preprocess",
-    "vision_inference",
-    "llm_inference",
-    "decision",
-    "lifecycle_manager",
-)
+PACKAGE = "edge_llm_ros"
+DEFAULT_SCENE = "traffic"
 #: Worker kinds when a params file names none, in bring-up order.
 DEFAULT_WORKERS = ("sensor_fusion", "roi_preprocess", "vision_inference", "decision")
-LLM_EXECUTABLE = "llm_inference"
-MANAGER_EXECUTABLE = "lifecycle_manager"
+LLM_KIND = "llm_inference"
 #: The LLM is advisory (never on the safety path): no warm standby for it.
-NO_STANDBY = frozenset({LLM_EXECUTABLE})
+NO_STANDBY = frozenset({LLM_KIND})
 #: Mirrors the manager's node_heartbeat_period_s default; the params file may set another.
 DEFAULT_HEARTBEAT_PERIOD_S = 0.01
 #: Under rclpy every heartbeat costs Python time in the node and in the manager (9 nodes at 100 Hz
@@ -76,37 +70,30 @@ def _truthy(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "on", "yes")
 
 
-def _section(document: Mapping[str, Any], node: str) -> dict[str, Any]:
-    """`node`'s ros__parameters in a ROS 2 params file, wildcard sections first."""
-    merged: dict[str, Any] = {}
-    for key in ("/**", "**", node, f"/{node}"):
-        section = document.get(key)
-        if isinstance(section, Mapping) and isinstance(section.get("ros__parameters"), Mapping):
-            merged.update(section["ros__parameters"])
-    return merged
-
-
-def _setup(context: LaunchContext, scene: str) -> list[Action]:
+def _setup(context: LaunchContext) -> list[Action]:
     """Build the node actions once the launch arguments are known."""
 
     def arg(name: str) -> str:
         return LaunchConfiguration(name).perform(context)
 
-    params_file = arg("params_file")
+    scene = arg("scene")
+    params_file = arg("params_file") or os.path.join(get_package_share_directory(PACKAGE), "config", f"{scene}.yaml")
     if not os.path.isfile(params_file):
-        raise RuntimeError(f"{scene}: parameters file {params_file!r} not found (params_file:=...)")
-    with open(params_file, encoding="utf-8") as stream:
-        document = yaml.safe_load(stream) or {}
-    manager_params = _section(document, MANAGER_EXECUTABLE)
+        raise RuntimeError(f"{scene}: parameters file {params_file!r} not found (scene:=... or params_file:=...)")
+    try:
+        document = load_params_file(params_file)
+        manager_params = params_for_node(document, MANAGER_KIND)
+    except ParameterError as exc:
+        raise RuntimeError(f"{scene}: {exc}") from exc
     kinds = [str(k) for k in manager_params.get("node_names") or DEFAULT_WORKERS]
     llm = _truthy(arg("llm"))
-    if llm and LLM_EXECUTABLE not in kinds:
-        kinds.append(LLM_EXECUTABLE)
+    if llm and LLM_KIND not in kinds:
+        kinds.append(LLM_KIND)
     if not llm:
-        kinds = [k for k in kinds if k != LLM_EXECUTABLE]
-    unknown = [k for k in kinds if k not in NODE_EXECUTABLES or k == MANAGER_EXECUTABLE]
+        kinds = [k for k in kinds if k != LLM_KIND]
+    unknown = [k for k in kinds if k not in NODE_CLASSES or k == MANAGER_KIND]
     if unknown:
-        raise RuntimeError(f"{params_file}: node_names has {unknown}; node executables: {list(NODE_EXECUTABLES)}")
+        raise RuntimeError(f"{params_file}: node_names has {unknown}; node kinds: {list(NODE_CLASSES)}")
     try:
         standby_count = int(arg("standby_count"))
     except ValueError:
@@ -145,10 +132,10 @@ def _setup(context: LaunchContext, scene: str) -> list[Action]:
     for kind in kinds:
         copies = 0 if kind in NO_STANDBY else standby_count
         for index in range(copies + 1):
-            name = kind if index == 0 else f"{kind}_standby_{index}"
+            name = standby_name(kind, index)
             parameters: list[Any] = [params_file]
             if name != kind:
-                parameters.append(_section(document, kind))
+                parameters.append(params_for_node(document, kind))
             # With standbys, every instance fences its outputs so a frame is never published twice
             # across a failover or swap (runtime/exclusive.py).
             parameters.append(
@@ -189,8 +176,8 @@ def _setup(context: LaunchContext, scene: str) -> list[Action]:
     actions.append(
         LifecycleNode(
             package=PACKAGE,
-            executable=MANAGER_EXECUTABLE,
-            name=MANAGER_EXECUTABLE,
+            executable=MANAGER_KIND,
+            name=MANAGER_KIND,
             namespace=namespace,
             parameters=[params_file, manager_overrides],
             arguments=["--autostart"],
@@ -201,10 +188,14 @@ def _setup(context: LaunchContext, scene: str) -> list[Action]:
     return actions
 
 
-def scene_launch_description(scene: str) -> LaunchDescription:
-    """The whole pipeline of `scene` (config/<scene>.yaml), with its documented arguments."""
-    share = get_package_share_directory(PACKAGE)
+def generate_launch_description() -> LaunchDescription:
+    """The whole pipeline of a scene (config/<scene>.yaml), with its documented arguments."""
     arguments = [
+        DeclareLaunchArgument(
+            "scene",
+            default_value=DEFAULT_SCENE,
+            description="Scene whose config/<scene>.yaml gives node_names and every node's parameters",
+        ),
         DeclareLaunchArgument(
             "namespace", default_value="", description="Namespace of every node (node names; topics are absolute)"
         ),
@@ -233,8 +224,8 @@ def scene_launch_description(scene: str) -> LaunchDescription:
         ),
         DeclareLaunchArgument(
             "params_file",
-            default_value=os.path.join(share, "config", f"{scene}.yaml"),  # PARAMS_FILE for this scene
-            description=f"ROS 2 parameters file of the scene (default: config/{scene}.yaml)",
+            default_value="",
+            description="ROS 2 parameters file of the scene ('' = the installed config/<scene>.yaml)",
         ),
         DeclareLaunchArgument(
             "heartbeat_period_s",
@@ -259,9 +250,4 @@ def scene_launch_description(scene: str) -> LaunchDescription:
             for name, default, text in SENSOR_REMAPS
         ),
     ]
-    return LaunchDescription([*arguments, OpaqueFunction(function=_setup, kwargs={"scene": scene})])
-
-
-def generate_launch_description() -> LaunchDescription:
-    """Entry point of `ros2 launch edge_llm_ros traffic.launch.py`."""
-    return scene_launch_description(SCENE)
+    return LaunchDescription([*arguments, OpaqueFunction(function=_setup)])

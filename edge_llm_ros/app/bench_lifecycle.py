@@ -47,7 +47,7 @@ def _prepare_inputs(args: argparse.Namespace, report: Path) -> tuple[Path, Path 
     """The bag, the model store and the model ids to use (building the defaults when not given)."""
     bag = Path(args.bag) if args.bag else report / "bag"
     if not args.bag and not bag.exists():
-        from edge_llm_ros.sim import synthesize
+        from edge_llm_ros.scenes import synthesize
 
         print(f"synthesising a {args.bag_duration:g} s traffic drive into {bag} ...", flush=True)
         synthesize(bag, scene="traffic", duration_s=args.bag_duration, seed=0)

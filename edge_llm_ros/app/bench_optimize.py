@@ -65,7 +65,7 @@ class BenchOptions:
 
 def _bags(report_dir: Path, train: Sequence[Path], heldout: Sequence[Path], options: BenchOptions,
           log: Log) -> tuple[list[Path], list[Path]]:
-    from edge_llm_ros.sim import synthesize
+    from edge_llm_ros.scenes import synthesize
 
     bag_dir = report_dir / "bags"
     if not train:

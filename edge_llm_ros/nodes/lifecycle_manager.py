@@ -12,7 +12,7 @@ The manager drives nodes through `BusNodePort` (nodes/manager_port.py: lifecycle
 a `Spawner` (edge-llm-ros run sets `node.spawner` before configure) it starts, kills and respawns
 instances itself; without one (ros2 launch) it manages the nodes it finds under the expected
 names: `<kind>` for the first instance, `<kind>_standby_<n>` for standbys (as
-launch/traffic.launch.py names them).
+launch/pipeline.launch.py names them).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import Any
 
 from edge_llm_ros.decision.classified import ClassifiedRoi
 from edge_llm_ros.fusion.scene import FusedScene, SceneDecodeError
+from edge_llm_ros.inference.backend import BACKENDS, DEFAULT_BACKEND
 from edge_llm_ros.nodes import topics
 from edge_llm_ros.nodes.convert import ImageError, detections_msg, image_to_rgb, string_msg, timing_record
 from edge_llm_ros.roi.proposals import RoiConfig, propose
@@ -40,6 +41,8 @@ class RoiPreprocessNode(ManagedNode):
         ParameterSpec("person_detector.model", "str", "person_detector"),
         ParameterSpec("person_detector.version", "str", "", "Pinned version ('' = newest in the store)"),
         ParameterSpec("person_detector.score_threshold", "float", 0.5, min=0.0, max=1.0),
+        ParameterSpec("person_detector.backend", "str", DEFAULT_BACKEND, "Inference backend", choices=tuple(BACKENDS)),
+        ParameterSpec("person_detector.execution_providers", "list[str]", ["CPUExecutionProvider"]),
         ParameterSpec("model_store", "str", "", "Model store directory ('' = default)"),
         ParameterSpec("intra_op_threads", "int", 1, min=1, max=64),
         ParameterSpec(
@@ -67,7 +70,9 @@ class RoiPreprocessNode(ManagedNode):
                     p["person_detector.version"] or None,
                     store=p["model_store"] or None,
                     score_threshold=p["person_detector.score_threshold"],
+                    providers=p["person_detector.execution_providers"],
                     intra_op_threads=p["intra_op_threads"],
+                    backend=p["person_detector.backend"],
                 )
             except (ModelError, OSError, ValueError) as exc:
                 self.machine.last_error = f"person detector {p['person_detector.model']!r}: {exc}"

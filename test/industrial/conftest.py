@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from edge_llm_ros.models.store import ModelStore
-from edge_llm_ros.sim import SynthResult, synthesize
+from edge_llm_ros.scenes import synthesize
+from edge_llm_ros.sim import SynthResult
 
 CODE = Path(__file__).resolve().parents[2] / "edge_llm_ros"
 

@@ -21,7 +21,7 @@ from edge_llm_ros.industrial.classes import DEFECT_CLASSES
 from edge_llm_ros.inference.classifier import load_classifier
 from edge_llm_ros.inference.golden_check import check_engine
 from edge_llm_ros.models.store import ModelStore
-from edge_llm_ros.sim.synth import synthesize
+from edge_llm_ros.scenes import synthesize
 from edge_llm_ros.transport.inproc import InprocBus
 
 pytestmark = pytest.mark.slow

@@ -44,7 +44,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from edge_llm_ros.sim import synthesize
+    from edge_llm_ros.scenes import synthesize
 
     out = tmp_path_factory.mktemp("drive") / "bag"
     synthesize(out, scene="traffic", duration_s=6.0, seed=1)

@@ -13,7 +13,7 @@ from edge_llm_ros.app.replay.driver import ReplayDriver
 from edge_llm_ros.app.replay.session import ReplayOptions, node_overrides
 from edge_llm_ros.models.store import ModelStore
 from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter
-from edge_llm_ros.sim.synth import synthesize
+from edge_llm_ros.scenes import synthesize
 from edge_llm_ros.transport.inproc import InprocBus
 from edge_llm_ros.transport.qos import QoSProfile
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from edge_llm_ros.app.replay.driver import ReplayResult
 from edge_llm_ros.bags.writer import BagWriter
-from edge_llm_ros.decision.scoring import score_industrial, score_traffic
 from edge_llm_ros.nodes import topics
+from edge_llm_ros.scenes import get_scene
 from edge_llm_ros.telemetry.latency_stats import percentiles
 from edge_llm_ros.telemetry.report import ReportPaths, build_report, format_report, write_report
 from edge_llm_ros.telemetry.run_record import RunRecorder
@@ -55,11 +55,7 @@ def accuracy(result: ReplayResult, scene: str) -> dict[str, Any] | None:
     truth = {s: t for s, t in result.truth.items() if s in result.injected_ns}
     if not truth:
         return None
-    if scene == "traffic":
-        return score_traffic(result.decisions, truth)
-    if scene == "industrial":
-        return score_industrial(result.decisions, truth)
-    return None
+    return get_scene(scene).score(result.decisions, truth)
 
 
 def advisory_summary(result: ReplayResult, requests: int) -> dict[str, Any]:

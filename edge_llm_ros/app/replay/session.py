@@ -10,7 +10,8 @@ from typing import Any
 
 from edge_llm_ros.app.pipeline import build_pipeline, scene_config_path
 from edge_llm_ros.app.replay.driver import ReplayDriver, ReplayResult
-from edge_llm_ros.transport.inproc import InprocBus
+from edge_llm_ros.transport.bus import Capability
+from edge_llm_ros.transport.factory import capabilities, create_bus
 
 
 @dataclass
@@ -68,12 +69,10 @@ def node_overrides(options: ReplayOptions) -> dict[str, dict[str, Any]]:
 
 def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = None) -> ReplayOutcome:
     """Build the scene's pipeline, bring it up, replay, shut down (inproc or one process per node)."""
-    if options.transport == "zenoh":
+    if Capability.MULTI_PROCESS in capabilities(options.transport):
         return _run_replay_processes(options, progress)
-    if options.transport != "inproc":
-        raise ValueError(f"transport must be inproc or zenoh, got {options.transport!r}")
     config = scene_config_path(options.scene, options.config)
-    bus = InprocBus()
+    bus = create_bus(options.transport)
     try:
         from edge_llm_ros.runtime.params import load_params_file, params_for_node
 
@@ -106,7 +105,8 @@ def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = 
             if sidecar is not None:
                 _await_advisories(result, pipeline.counters().get("decision", {}).get("llm_requests", 0))
             vision = pipeline.nodes.get("vision_inference")
-            batches = vision.batch_histogram() if vision is not None and hasattr(vision, "batch_histogram") else {}
+            batcher = vision.batching() if vision is not None else None
+            batches = dict(batcher.batch_sizes) if batcher is not None else {}
             if exporter is not None:
                 exporter.poll()
             return ReplayOutcome(result, batches, pipeline.counters(), list(pipeline.nodes))
@@ -140,7 +140,7 @@ def _run_replay_processes(options: ReplayOptions, progress: Callable[[int], None
 
     config = scene_config_path(options.scene, options.config)
     run_options = RunOptions(
-        config=config, transport="zenoh", node_params=node_overrides(options), run_dir=options.run_dir
+        config=config, transport=options.transport, node_params=node_overrides(options), run_dir=options.run_dir
     )
     with RunSession(run_options) as session:  # __enter__ starts it
         driver = ReplayDriver(
