@@ -52,6 +52,7 @@ class DecisionNode(ManagedNode):
             self.machine.last_error = str(exc)
             return CallbackReturn.FAILURE
         self.sync = ExactTimeSync(("scene", "detections"), p["max_pending_frames"])
+        self.report_counters("sync:", self.sync.counters)
         self.stage_timing: dict[tuple[int, str], dict[str, tuple[int, int]]] = defaultdict(dict)
         self.create_subscription(topics.FUSED_SCENE_TOPIC, topics.STRING, self._on_scene, "pipeline")
         self.create_subscription(topics.DETECTIONS_TOPIC, topics.DETECTIONS, self._on_detections, "pipeline")

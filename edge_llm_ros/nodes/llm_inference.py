@@ -139,7 +139,7 @@ class LlmInferenceNode(ManagedNode):
 
     def stats(self) -> dict[str, Any]:
         """Node counters plus the advisor's (served, cancelled_deadline, rejected_invalid, ...)."""
-        merged: dict[str, Any] = dict(self.counters)
+        merged: dict[str, Any] = super().stats()
         if hasattr(self, "advisor"):
             merged.update({f"llm:{k}": v for k, v in self.advisor.stats().items() if isinstance(v, int)})
         return merged

@@ -87,6 +87,7 @@ class RoiPreprocessNode(ManagedNode):
                 return CallbackReturn.FAILURE
             self.part_proposers = {}  # one per camera (frame_id): each tracks its own parts
         self.sync = ExactTimeSync(("image", "scene"))
+        self.report_counters("sync:", self.sync.counters)
         for camera in p["cameras"]:
             image_topic, _ = topics.camera_topics(camera)
             self.create_subscription(image_topic, topics.IMAGE, self._on_image, "sensor_data")
@@ -171,7 +172,7 @@ class RoiPreprocessNode(ManagedNode):
 
     def stats(self) -> dict[str, int]:
         """Counters of the node and its part proposers, merged."""
-        merged = dict(self.counters)
+        merged = super().stats()
         for proposer in (getattr(self, "part_proposers", None) or {}).values():
             for key, value in proposer.stats().items():
                 merged[key] = merged.get(key, 0) + value

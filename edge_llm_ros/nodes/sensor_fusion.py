@@ -149,7 +149,7 @@ class SensorFusionNode(ManagedNode):
 
     def stats(self) -> dict[str, int]:
         """Counters of the node and its engines, merged."""
-        merged = dict(self.counters)
+        merged = super().stats()
         for engine in getattr(self, "engines", {}).values():
             for key, value in engine.counters.items():
                 merged[key] = merged.get(key, 0) + value

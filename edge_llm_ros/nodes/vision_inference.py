@@ -102,6 +102,7 @@ class VisionInferenceNode(ManagedNode):
         )
         self._frames_lock = threading.Lock()
         self.sync = ExactTimeSync(("image", "proposals"))
+        self.report_counters("sync:", self.sync.counters)
         for camera in p["cameras"]:
             image_topic, _ = topics.camera_topics(camera)
             self.create_subscription(image_topic, topics.IMAGE, self._on_image, "sensor_data")

@@ -115,6 +115,8 @@ class ManagedNode:
         self.log = logging.getLogger(f"edge_llm_ros.{self.name}")
         self.codec = context.bus.codec
         self.counters: Counter[str] = Counter()
+        #: Counters of the node's helpers (an input sync, ...) that stats() reports, by key prefix.
+        self._counter_sources: dict[str, Mapping[str, int]] = {}
         self.params: dict[str, Any] = {}
         #: Messages sent by lifecycle publishers while active (heartbeats report it).
         self.published_count = 0
@@ -451,9 +453,16 @@ class ManagedNode:
 
     # ----------------------------------------------------------------- what a node reports
     # Pipelines, replays and the telemetry exporter ask every node these; nodes override them.
+    def report_counters(self, prefix: str, counters: Mapping[str, int]) -> None:
+        """Have stats() report a helper's counters as `<prefix><key>` (a later call replaces it)."""
+        self._counter_sources[prefix] = counters
+
     def stats(self) -> dict[str, int]:
-        """Counters of the node (a node whose engines count too merges theirs in)."""
-        return dict(self.counters)
+        """Counters of the node and of the helpers it reports (a node with engines merges theirs in)."""
+        merged = dict(self.counters)
+        for prefix, counters in self._counter_sources.items():
+            merged.update({f"{prefix}{key}": int(value) for key, value in counters.items()})
+        return merged
 
     def idle(self) -> bool:
         """No queued or running work (a closed-loop replay waits for it before the next frame)."""
