@@ -58,3 +58,13 @@ def test_import_layers_hold() -> None:
     )
     assert result.returncode == 0, f"import contracts broken:\n{result.stdout}{result.stderr}"
 
+
+
+def test_no_module_over_500_lines() -> None:
+    """A module that outgrows 500 lines is doing several jobs: split it by job."""
+    long = {
+        str(path.relative_to(REPO)): n
+        for path in (REPO / "edge_llm_ros").rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 500
+    }
+    assert not long, f"modules over 500 lines: {long}"

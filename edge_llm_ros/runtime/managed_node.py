@@ -22,7 +22,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from edge_llm_ros.msgs.codec import CodecError
 from edge_llm_ros.runtime.context import NodeContext, NodeOptions
@@ -37,6 +37,7 @@ from edge_llm_ros.runtime.lifecycle import (
     TransitionError,
 )
 from edge_llm_ros.runtime.params import ParameterError, ParameterSchema, ParameterSpec, params_for_node
+from edge_llm_ros.runtime.reporting import BatchStats
 from edge_llm_ros.transport import names
 from edge_llm_ros.transport.bus import BusNode, MessageInfo, Publisher, Sample, Subscription
 from edge_llm_ros.transport.qos import LATCHED, SERVICES_DEFAULT, QoSProfile
@@ -86,19 +87,6 @@ class LifecyclePublisher:
         self.publisher.publish_raw(data)
         self._node.published_count += 1
         return True
-
-
-class BatchStats(Protocol):
-    """What a node's dynamic batcher reports (inference.batcher and llm.batcher both do)."""
-
-    @property
-    def batch_sizes(self) -> Mapping[int, int]:
-        """Batch size -> batches of that size served so far."""
-        ...
-
-    def pending(self) -> int:
-        """Requests queued or running."""
-        ...
 
 
 class ManagedNode:
