@@ -66,3 +66,25 @@ def test_generic_launch_description_declares_every_argument() -> None:
     arguments = {a.name: a for a in description.get_launch_arguments()}
     assert set(arguments) >= REQUIRED_ARGUMENTS
     assert all(a.description for a in arguments.values())
+
+
+@pytest.mark.parametrize("scene", scene_names())
+def test_generic_launch_starts_every_node_of_each_scene(scene: str) -> None:
+    if not _launch_importable():
+        pytest.skip("ROS 2 launch/launch_ros are not importable (source a ROS 2 setup.bash)")
+    from launch.actions import OpaqueFunction
+    from launch.launch_context import LaunchContext
+    from launch.launch_description_sources import get_launch_description_from_python_launch_file
+
+    description: Any = get_launch_description_from_python_launch_file(str(LAUNCH / "pipeline.launch.py"))
+    context = LaunchContext()
+    for argument in description.get_launch_arguments():
+        argument.visit(context)
+    params_file = REPO / "config" / f"{scene}.yaml"
+    context.launch_configurations.update(scene=scene, params_file=str(params_file), standby_count="1")
+    setup = next(e for e in description.entities if isinstance(e, OpaqueFunction))
+    executables = [a.node_executable for a in setup.execute(context) if hasattr(a, "node_executable")]
+    kinds = params_for_node(load_params_file(params_file), MANAGER_KIND)["node_names"]
+    # Every worker and one standby of each (the LLM is off), then the manager.
+    assert sorted(executables) == sorted([*kinds, *kinds, MANAGER_KIND])
+
