@@ -7,6 +7,7 @@ install_requires and the console scripts.
 
 from __future__ import annotations
 
+import runpy
 from glob import glob
 from pathlib import Path
 
@@ -16,14 +17,8 @@ PACKAGE = "edge_llm_ros"
 # resolve(): colcon --symlink-install runs a symlink to this file from its build directory
 HERE = Path(__file__).resolve().parent
 
-NODE_SCRIPTS = {
-    "sensor_fusion": "edge_llm_ros.nodes.sensor_fusion:main",
-    "roi_preprocess": "edge_llm_ros.nodes.roi_preprocess:main",
-    "vision_inference": "edge_llm_ros.nodes.vision_inference:main",
-    "llm_inference": "edge_llm_ros.nodes.llm_inference:main",
-    "decision": "edge_llm_ros.nodes.decision:main",
-    "lifecycle_manager": "edge_llm_ros.nodes.lifecycle_manager:main",
-}
+# The node kinds have one home, nodes/kinds.py; it imports nothing, so running it needs no dependency.
+NODE_KINDS = runpy.run_path(str(HERE / PACKAGE / "nodes" / "kinds.py"))
 
 setup(
     name=PACKAGE,
@@ -67,8 +62,8 @@ setup(
         "jsonschema>=4.20",
     ],
     extras_require={
-        "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "types-PyYAML", "types-psutil", "rclpy-intellisense",
-                "mcap", "mcap-ros2-support", "grpcio>=1.60", "cryptography>=41",
+        "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "import-linter>=2.1", "types-PyYAML", "types-psutil",
+                "rclpy-intellisense", "mcap", "mcap-ros2-support", "grpcio>=1.60", "cryptography>=41",
                 'grafana-foundation-sdk>=10.1; python_version >= "3.11"',
                 # test/distribution builds the sdist and wheel without build isolation (offline)
                 "build>=1.0", "setuptools>=70.1"],
@@ -101,7 +96,7 @@ setup(
     entry_points={
         "console_scripts": [
             "edge-llm-ros = edge_llm_ros.cli.main:main",
-            *(f"{name} = {target}" for name, target in NODE_SCRIPTS.items()),
+            *NODE_KINDS["console_scripts"](),
         ],
     },
 )

@@ -19,7 +19,7 @@ def sample_model_store(request: pytest.FixtureRequest) -> ModelStore:
 
     The classifier export takes a minute or two on a 2-core CPU; the cache keeps it across runs.
     """
-    from edge_llm_ros.models.prepare import prepare_models
+    from edge_llm_ros.app.prepare import prepare_models
 
     # A store prepared earlier (on any Python) verifies without torch: CI's 3.10/3.12 runs share
     # the pytest cache of the 3.11 run, which has torch and builds the models.

@@ -8,12 +8,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+from edge_llm_ros.scenes import scene_names
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `replay` subcommand."""
     p = subparsers.add_parser("replay", help="replay a rosbag2 drive through the pipeline and write a report")
     p.add_argument("bag", type=Path, help="rosbag2 directory (mcap or sqlite3)")
-    p.add_argument("--scene", default="traffic", choices=("traffic", "industrial"), help="scene config to run")
+    p.add_argument("--scene", default="traffic", choices=scene_names(), help="scene config to run")
     p.add_argument("--config", help="scene YAML (default: the shipped config/<scene>.yaml)")
     p.add_argument("--report", type=Path, default=Path("replay_report"), help="output directory")
     pacing = p.add_mutually_exclusive_group()
@@ -71,9 +73,9 @@ def blackbox_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Execute the replay."""
-    from edge_llm_ros.cli.pipeline import PipelineError
-    from edge_llm_ros.replay.report import write_replay_report
-    from edge_llm_ros.replay.session import ReplayOptions, run_replay
+    from edge_llm_ros.app.pipeline import PipelineError
+    from edge_llm_ros.app.replay.report import write_replay_report
+    from edge_llm_ros.app.replay.session import ReplayOptions, run_replay
     from edge_llm_ros.runtime.params import ParameterError
 
     try:

@@ -158,8 +158,7 @@ class TelemetryExporter:
         """Fold new counter increments, queue depths and batch sizes in; publish diagnostics."""
         for name, node in self.nodes.items():
             metrics = self.metrics.node(name)
-            stats_fn = getattr(node, "stats", None)
-            stats = stats_fn() if callable(stats_fn) else dict(node.counters)
+            stats = node.stats()
             for key, value in stats.items():
                 delta = value - self._seen[name][key] if isinstance(value, int) else 0
                 if delta <= 0:
@@ -170,7 +169,7 @@ class TelemetryExporter:
                     metrics.reject(_safe(detail or "unknown"), _safe(kind), delta)
                 elif kind.startswith(("dropped", "missing", "decided_without")):
                     metrics.drop(_safe(key), delta)
-            batcher = getattr(node, "batcher", None)
+            batcher = node.batching()
             if batcher is not None:
                 metrics.set_queue_depth("batcher", batcher.pending())
                 for size, count in list(batcher.batch_sizes.items()):

@@ -176,7 +176,7 @@ def test_installed_wheel_imports_every_module(installed: Path, tmp_path: Path) -
     # every module of the source tree was found in the install (imported, or needs an optional extra)
     assert sorted(source_modules - set(result["imported"]) - set(result["optional"])) == []
     # the core runtime never depends on an extra
-    for layer in ("transport", "runtime", "nodes", "fusion", "decision", "replay", "cli"):
+    for layer in ("transport", "runtime", "nodes", "fusion", "decision", "app", "cli"):
         assert f"{PACKAGE}.{layer}" in result["imported"]
 
 

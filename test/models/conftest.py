@@ -109,7 +109,7 @@ def store(tmp_path: Path) -> ModelStore:
 @pytest.fixture(scope="session")
 def detector_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
     """A store holding the shipped person detector (no torch needed)."""
-    from edge_llm_ros.models.prepare import prepare_models
+    from edge_llm_ros.app.prepare import prepare_models
 
     store = ModelStore(tmp_path_factory.mktemp("detector_store"))
     prepare_models(store, ["person_detector"])

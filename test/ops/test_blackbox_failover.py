@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_llm_ros.cli.run import RunOptions, RunSession
+from edge_llm_ros.app.replay.driver import ReplayDriver
+from edge_llm_ros.app.replay.session import ReplayOptions, run_replay
+from edge_llm_ros.app.run_session import RunOptions, RunSession
 from edge_llm_ros.config_files import find_config
 from edge_llm_ros.models.store import ModelStore
 from edge_llm_ros.ops.blackbox.recorder import (
@@ -23,9 +25,7 @@ from edge_llm_ros.ops.blackbox.recorder import (
     read_dump_metadata,
     sensor_topics,
 )
-from edge_llm_ros.replay.driver import ReplayDriver
-from edge_llm_ros.replay.session import ReplayOptions, run_replay
-from edge_llm_ros.sim.synth import synthesize
+from edge_llm_ros.scenes import synthesize
 
 pytestmark = pytest.mark.slow
 

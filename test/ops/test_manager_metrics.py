@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 
-from edge_llm_ros.cli.run import RunOptions, RunSession
+from edge_llm_ros.app.run_session import RunOptions, RunSession
 from edge_llm_ros.config_files import find_config
 from edge_llm_ros.nodes.lifecycle_manager import LifecycleManagerNode
 from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter

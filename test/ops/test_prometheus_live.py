@@ -25,7 +25,7 @@ from edge_llm_ros.config_files import find_config
 from edge_llm_ros.models.store import ModelStore
 from edge_llm_ros.ops.monitoring.dashboard import dashboard_queries, load_committed
 from edge_llm_ros.ops.monitoring.prometheus_server import PrometheusServer, find_prometheus, free_port
-from edge_llm_ros.sim.synth import synthesize
+from edge_llm_ros.scenes import synthesize
 from edge_llm_ros.telemetry.metrics import read_temperatures
 
 pytestmark = [

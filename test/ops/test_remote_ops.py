@@ -19,8 +19,8 @@ grpc = pytest.importorskip("grpc", reason="remote operations need grpcio (pip in
 pytest.importorskip("cryptography", reason="certificates need cryptography (pip install -e '.[ops]')")
 
 from edge_llm_ros._compat import UTC  # noqa: E402
+from edge_llm_ros.app.run_session import RunOptions, RunSession  # noqa: E402
 from edge_llm_ros.cli.main import main  # noqa: E402
-from edge_llm_ros.cli.run import RunOptions, RunSession  # noqa: E402
 from edge_llm_ros.config_files import find_config  # noqa: E402
 from edge_llm_ros.ops.blackbox.recorder import BlackBoxConfig, BlackBoxRecorder, sensor_topics  # noqa: E402
 from edge_llm_ros.ops.remote.backend import LogRing, RunBackend  # noqa: E402

@@ -79,10 +79,9 @@ class BlackBoxConfig:
 def bag_input_topics(bag: Path) -> list[tuple[str, str]]:
     """The sensor topics of a recorded drive (what a replay publishes)."""
     from edge_llm_ros.bags.reader import BagReader
-    from edge_llm_ros.replay.driver import INPUT_TYPES
 
     with BagReader(bag) as reader:
-        return sorted((t, ty) for t, ty in reader.topics.items() if ty in INPUT_TYPES)
+        return sorted((t, ty) for t, ty in reader.topics.items() if ty in topics.SENSOR_INPUT_TYPES)
 
 
 def sensor_topics(params_document: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -58,7 +58,7 @@ class LlmSidecar:
 
         self.bus = create_bus("zenoh")
         command = [
-            sys.executable, "-m", "edge_llm_ros.nodes.llm_inference",
+            sys.executable, "-m", "edge_llm_ros.hosting.process", "--node", "llm_inference",
             "--transport", "zenoh", "--params-file", str(self.config), "--qos-file", str(self.qos_file),
             "--autostart",
         ]  # fmt: skip

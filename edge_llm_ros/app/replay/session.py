@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_llm_ros.cli.pipeline import build_pipeline, scene_config_path
-from edge_llm_ros.replay.driver import ReplayDriver, ReplayResult
-from edge_llm_ros.transport.inproc import InprocBus
+from edge_llm_ros.app.pipeline import build_pipeline, scene_config_path
+from edge_llm_ros.app.replay.driver import ReplayDriver, ReplayResult
+from edge_llm_ros.transport.bus import Capability
+from edge_llm_ros.transport.factory import capabilities, create_bus
 
 
 @dataclass
@@ -72,12 +73,10 @@ def node_overrides(options: ReplayOptions) -> dict[str, dict[str, Any]]:
 
 def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = None) -> ReplayOutcome:
     """Build the scene's pipeline, bring it up, replay, shut down (inproc or one process per node)."""
-    if options.transport == "zenoh":
+    if Capability.MULTI_PROCESS in capabilities(options.transport):
         return _run_replay_processes(options, progress)
-    if options.transport != "inproc":
-        raise ValueError(f"transport must be inproc or zenoh, got {options.transport!r}")
     config = scene_config_path(options.scene, options.config)
-    bus = InprocBus()
+    bus = create_bus(options.transport)
     try:
         from edge_llm_ros.runtime.params import load_params_file, params_for_node
 
@@ -96,8 +95,8 @@ def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = 
 
                 recorder = BlackBoxRecorder(bus, options.blackbox, bag_input_topics(options.bag))
             if options.llm:
+                from edge_llm_ros.app.replay.llm_sidecar import LlmSidecar
                 from edge_llm_ros.config_files import find_config
-                from edge_llm_ros.replay.llm_sidecar import LlmSidecar
 
                 log = (options.run_dir or Path(tempfile.gettempdir())) / "llm_inference.log"
                 sidecar = LlmSidecar(
@@ -120,7 +119,8 @@ def run_replay(options: ReplayOptions, progress: Callable[[int], None] | None = 
             if sidecar is not None:
                 _await_advisories(result, pipeline.counters().get("decision", {}).get("llm_requests", 0))
             vision = pipeline.nodes.get("vision_inference")
-            batches = vision.batch_histogram() if vision is not None and hasattr(vision, "batch_histogram") else {}
+            batcher = vision.batching() if vision is not None else None
+            batches = dict(batcher.batch_sizes) if batcher is not None else {}
             if exporter is not None:
                 exporter.poll()
             dumps: list[Path] = []
@@ -156,11 +156,11 @@ def _await_advisories(result: ReplayResult, requests: int, timeout_s: float = 60
 
 def _run_replay_processes(options: ReplayOptions, progress: Callable[[int], None] | None) -> ReplayOutcome:
     """Every node in its own process on zenoh (loopback), started by the lifecycle manager."""
-    from edge_llm_ros.cli.run import RunOptions, RunSession
+    from edge_llm_ros.app.run_session import RunOptions, RunSession
 
     config = scene_config_path(options.scene, options.config)
     run_options = RunOptions(
-        config=config, transport="zenoh", node_params=node_overrides(options), run_dir=options.run_dir
+        config=config, transport=options.transport, node_params=node_overrides(options), run_dir=options.run_dir
     )
     with RunSession(run_options) as session:  # __enter__ starts it
         recorder = None

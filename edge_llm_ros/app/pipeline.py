@@ -37,15 +37,11 @@ class Pipeline:
 
     def idle(self) -> bool:
         """No node has queued or running work."""
-        return all(getattr(node, "idle", lambda: True)() for node in self.nodes.values())
+        return all(node.idle() for node in self.nodes.values())
 
     def counters(self) -> dict[str, dict[str, int]]:
         """Per-node counters (drops, rejections)."""
-        out = {}
-        for name, node in self.nodes.items():
-            stats = getattr(node, "stats", None)
-            out[name] = stats() if callable(stats) else dict(node.counters)
-        return out
+        return {name: node.stats() for name, node in self.nodes.items()}
 
     def shutdown(self) -> None:
         """Shut every node down in reverse order."""

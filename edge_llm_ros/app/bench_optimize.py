@@ -65,7 +65,7 @@ class BenchOptions:
 
 def _bags(report_dir: Path, train: Sequence[Path], heldout: Sequence[Path], options: BenchOptions,
           log: Log) -> tuple[list[Path], list[Path]]:
-    from edge_llm_ros.sim import synthesize
+    from edge_llm_ros.scenes import synthesize
 
     bag_dir = report_dir / "bags"
     if not train:
@@ -96,11 +96,11 @@ def bench_optimize(
     log: Log = print,
 ) -> dict[str, Any]:
     """Run the benchmark (see the module docstring); writes optimize.json and optimize.png, returns the JSON."""
+    from edge_llm_ros.app.prepare import prepare_models
     from edge_llm_ros.compression.distill import distill
     from edge_llm_ros.compression.prune import prune
     from edge_llm_ros.compression.quantize import quantize
     from edge_llm_ros.compression.settings import DEFAULT_DISTILL_TRAIN, DEFAULT_PRUNE_TRAIN
-    from edge_llm_ros.models.prepare import prepare_models
 
     options = options or BenchOptions()
     report_dir = Path(report_dir)

@@ -12,7 +12,7 @@ frozen_inference_graph.pb --output /tmp/person_detector_tf2onnx.onnx --inputs im
 --outputs num_detections:0,detection_boxes:0,detection_scores:0,detection_classes:0 \
 --rename-inputs image_tensor --rename-outputs num_detections,detection_boxes,detection_scores,detection_classes \
 --opset 17
-    python -m edge_llm_ros.models.prepare.person_detector --converted /tmp/person_detector_tf2onnx.onnx \
+    python -m edge_llm_ros.app.prepare.person_detector --converted /tmp/person_detector_tf2onnx.onnx \
 --out edge_llm_ros/assets/models/person_detector --tensorflow-version 2.21.0 --tf2onnx-version 1.17.0 \
 --source-sha256 <sha256 of frozen_inference_graph.pb> [--tf-reference tf_golden.npz]
 

@@ -17,27 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge_llm_ros.app.pipeline import Pipeline
 from edge_llm_ros.bags.reader import BagReader
-from edge_llm_ros.cli.pipeline import Pipeline
 from edge_llm_ros.decision.record import DecisionDecodeError, DecisionRecord
 from edge_llm_ros.nodes import topics
 from edge_llm_ros.runtime.context import NodeContext, NodeOptions
 from edge_llm_ros.runtime.executor import ExecutorThread
 from edge_llm_ros.runtime.managed_node import ManagedNode
-from edge_llm_ros.transport.bus import MessageInfo, Publisher
+from edge_llm_ros.transport.bus import Capability, MessageInfo, Publisher
 from edge_llm_ros.transport.qos import SENSOR_DATA, History, QoSProfile, Reliability
 
 GROUND_TRUTH_TOPIC = "/ground_truth/scene"
 #: Closed-loop input QoS: nothing dropped (on zenoh: reliable with BLOCK congestion control).
 CLOSED_LOOP_INPUT = QoSProfile(reliability=Reliability.RELIABLE, history=History.KEEP_ALL)
 
-INPUT_TYPES = {
-    "sensor_msgs/msg/Image",
-    "sensor_msgs/msg/CameraInfo",
-    "radar_msgs/msg/RadarTracks",
-    "sensor_msgs/msg/NavSatFix",
-    "sensor_msgs/msg/CompressedImage",
-}
+#: The bag's topics that are played into the pipeline.
+INPUT_TYPES = topics.SENSOR_INPUT_TYPES
 
 
 @dataclass
@@ -221,13 +216,14 @@ class ReplayDriver:
         # nothing on this side can observe.
         inputs = [t for t, ty in reader.topics.items() if ty in INPUT_TYPES]
         pubs = [self._publisher(t, reader.topics[t]) for t in inputs]
-        count = getattr(self.context.bus, "subscription_count", None)
+        bus = self.context.bus
+        counting = Capability.SUBSCRIPTION_COUNT in bus.capabilities
         deadline = time.monotonic() + timeout_s
         last: tuple[int, ...] | None = None
         stable_since = time.monotonic()
         while time.monotonic() < deadline:
-            matched = all(getattr(p, "has_subscribers", True) for p in pubs)
-            counts = tuple(count(t) for t in inputs) if callable(count) else ()
+            matched = all(p.has_subscribers for p in pubs)
+            counts = tuple(bus.subscription_count(t) for t in inputs) if counting else ()
             if counts != last:
                 last, stable_since = counts, time.monotonic()
             if matched and all(counts) and time.monotonic() - stable_since >= settle_s:

@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from edge_llm_ros.app.replay.driver import ReplayResult
 from edge_llm_ros.bags.writer import BagWriter
-from edge_llm_ros.decision.scoring import score_industrial, score_traffic
 from edge_llm_ros.nodes import topics
-from edge_llm_ros.replay.driver import ReplayResult
+from edge_llm_ros.scenes import get_scene
+from edge_llm_ros.telemetry.latency_stats import percentiles
 from edge_llm_ros.telemetry.report import ReportPaths, build_report, format_report, write_report
 from edge_llm_ros.telemetry.run_record import RunRecorder
 from edge_llm_ros.telemetry.stamps import FrameTiming
@@ -56,11 +55,7 @@ def accuracy(result: ReplayResult, scene: str) -> dict[str, Any] | None:
     truth = {s: t for s, t in result.truth.items() if s in result.injected_ns}
     if not truth:
         return None
-    if scene == "traffic":
-        return score_traffic(result.decisions, truth)
-    if scene == "industrial":
-        return score_industrial(result.decisions, truth)
-    return None
+    return get_scene(scene).score(result.decisions, truth)
 
 
 def advisory_summary(result: ReplayResult, requests: int) -> dict[str, Any]:
@@ -76,11 +71,8 @@ def advisory_summary(result: ReplayResult, requests: int) -> dict[str, Any]:
         "not_published": max(0, requests - len(result.advisories)),
     }
     if latencies:
-        summary["latency_ms"] = {
-            "p50": round(float(np.percentile(latencies, 50)), 1),
-            "p99": round(float(np.percentile(latencies, 99)), 1),
-            "max": round(max(latencies), 1),
-        }
+        figures = percentiles(latencies, ndigits=1)
+        summary["latency_ms"] = {key: figures[key] for key in ("p50", "p99", "max")}
     return summary
 
 

@@ -1,6 +1,6 @@
 """Host one ManagedNode class as a real rclpy lifecycle node (what `ros2 launch`/`ros2 run` start).
 
-`run_ros2_node` is reached from nodes/host.py when a console script sees `--ros-args`.
+`run_ros2_node` is reached from hosting/process.py when a console script sees `--ros-args`.
 
 Design: two objects, one node.
 - `HostLifecycleNode` (an rclpy LifecycleNode) is the node ROS 2 sees. rclpy gives it everything
@@ -14,7 +14,7 @@ Design: two objects, one node.
   provides (ros2_mapping.NATIVE_SERVICES / NATIVE_TOPICS).
 - Lifecycle: rclpy's state machine is the one ROS tools talk to; each rclpy transition callback
   runs the same transition on our machine and answers SUCCESS/FAILURE/ERROR so that both
-  machines end in the same state (ros2_mapping.transition_outcome).
+  machines end in the same state (ros2_params.transition_outcome).
 - Parameters: every ParameterSpec of the node class is declared on the rclpy node, statically
   typed, with a ParameterDescriptor (description, read_only, integer/floating-point range,
   choices and "read at configure" in additional_constraints). The ManagedNode reads its
@@ -48,15 +48,7 @@ from rclpy.parameter import Parameter
 from rclpy.utilities import get_default_context, remove_ros_args
 
 from edge_llm_ros.config_files import ConfigNotFoundError, find_config
-from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter
-from edge_llm_ros.runtime.context import NodeContext, NodeOptions
-from edge_llm_ros.runtime.executor import Executor, ExecutorThread, TimerHandle
-from edge_llm_ros.runtime.lifecycle import State, TransitionError
-from edge_llm_ros.runtime.managed_node import ManagedNode
-from edge_llm_ros.runtime.params import ParameterError, ParameterSchema, ParameterSpec
-from edge_llm_ros.transport.qos import QoSCatalog
-from edge_llm_ros.transport.ros2_bus import Ros2Bus
-from edge_llm_ros.transport.ros2_mapping import (
+from edge_llm_ros.hosting.ros2_params import (
     TRANSITION_GOALS,
     ParameterDeclaration,
     declared_values,
@@ -65,6 +57,14 @@ from edge_llm_ros.transport.ros2_mapping import (
     parameter_declaration,
     transition_outcome,
 )
+from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter
+from edge_llm_ros.runtime.context import NodeContext, NodeOptions
+from edge_llm_ros.runtime.executor import Executor, ExecutorThread, TimerHandle
+from edge_llm_ros.runtime.lifecycle import State, TransitionError
+from edge_llm_ros.runtime.managed_node import ManagedNode
+from edge_llm_ros.runtime.params import ParameterError, ParameterSchema, ParameterSpec
+from edge_llm_ros.transport.qos import QoSCatalog
+from edge_llm_ros.transport.ros2_bus import Ros2Bus
 
 _log = logging.getLogger(__name__)
 

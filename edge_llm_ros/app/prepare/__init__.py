@@ -21,19 +21,19 @@ OPTIONAL_MODEL_NAMES = ("smollm2",)
 
 
 def _roi_classifier(store: ModelStore, force: bool, log: Log) -> list[ModelRef]:
-    from edge_llm_ros.models.prepare.roi_classifier import prepare_roi_classifier
+    from edge_llm_ros.app.prepare.roi_classifier import prepare_roi_classifier
 
     return prepare_roi_classifier(store, force=force, log=log)
 
 
 def _person_detector(store: ModelStore, force: bool, log: Log) -> list[ModelRef]:
-    from edge_llm_ros.models.prepare.person_detector import install_person_detector
+    from edge_llm_ros.app.prepare.person_detector import install_person_detector
 
     return [install_person_detector(store, force=force, log=log)]
 
 
 def _defect_classifier(store: ModelStore, force: bool, log: Log) -> list[ModelRef]:
-    from edge_llm_ros.models.prepare.defect_classifier import prepare_defect_classifier
+    from edge_llm_ros.app.prepare.defect_classifier import prepare_defect_classifier
 
     return prepare_defect_classifier(store, force=force, log=log)
 
