@@ -1,0 +1,116 @@
+"""Store-and-forward for the reliable uplink streams: sequence numbers, cumulative acks, resends.
+
+zenoh's reliability ends where a link does: a sample queued on a TCP connection that dies with a
+cut uplink is gone, and routes to the cloud vanish with the link. So the vehicle numbers every
+promised message (1, 2, 3, ... per stream), keeps it until the cloud acknowledges the highest
+sequence it holds without a gap, and sends again what is unacknowledged: at once when the cloud
+becomes reachable again, and after `resend_after_s` otherwise (a sample lost on the way). The
+cloud keeps the first copy of each sequence and drops duplicates (`SequenceTracker`).
+
+The buffer is bounded (`capacity` messages per stream, ~16 min of decisions at 10 Hz by
+default); past it the oldest are dropped and counted in `overflowed`, which the vehicle reports.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+
+@dataclass
+class Entry:
+    """One buffered message."""
+
+    seq: int
+    payload: bytes
+    stamp_ns: int  # when the vehicle published it (wall clock, ns)
+    last_sent: float = float("-inf")  # monotonic s; -inf = never sent
+    sends: int = 0
+
+
+class StoreAndForward:
+    """Unacknowledged messages of one stream, oldest first (thread-safe)."""
+
+    def __init__(self, capacity: int = 10_000, resend_after_s: float = 1.0) -> None:
+        self.capacity = capacity
+        self.resend_after_s = resend_after_s
+        self._entries: OrderedDict[int, Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.next_seq = 1
+        self.acked = 0
+        self.overflowed = 0
+        self.max_depth = 0
+
+    def add(self, payload: bytes, stamp_ns: int) -> Entry:
+        """Buffer a new message under the next sequence number."""
+        with self._lock:
+            entry = Entry(self.next_seq, payload, stamp_ns)
+            self.next_seq += 1
+            self._entries[entry.seq] = entry
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+                self.overflowed += 1
+            self.max_depth = max(self.max_depth, len(self._entries))
+            return entry
+
+    def mark_sent(self, entry: Entry, now: float) -> None:
+        """Record a transmission (first or resend)."""
+        with self._lock:
+            entry.last_sent = now
+            entry.sends += 1
+
+    def ack(self, upto: int) -> int:
+        """The cloud holds every sequence <= `upto`: forget them; returns how many were dropped."""
+        with self._lock:
+            if upto <= self.acked:
+                return 0
+            self.acked = upto
+            dropped = 0
+            while self._entries:
+                seq = next(iter(self._entries))
+                if seq > upto:
+                    break
+                del self._entries[seq]
+                dropped += 1
+            return dropped
+
+    def due(self, now: float, limit: int, everything: bool = False) -> list[Entry]:
+        """Unacknowledged entries to send now (never sent, or sent longer ago than resend_after_s)."""
+        with self._lock:
+            out = []
+            for entry in self._entries.values():
+                if everything or now - entry.last_sent >= self.resend_after_s:
+                    out.append(entry)
+                    if len(out) >= limit:
+                        break
+            return out
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+class SequenceTracker:
+    """Cloud side of one (vehicle, stream): which sequences arrived; the contiguous prefix to ack."""
+
+    def __init__(self) -> None:
+        self.contiguous = 0
+        self._above: set[int] = set()
+        self.duplicates = 0
+
+    def accept(self, seq: int) -> bool:
+        """True the first time `seq` arrives, False for a duplicate."""
+        if seq <= self.contiguous or seq in self._above:
+            self.duplicates += 1
+            return False
+        self._above.add(seq)
+        while self.contiguous + 1 in self._above:
+            self.contiguous += 1
+            self._above.discard(self.contiguous)
+        return True
+
+    @property
+    def gaps(self) -> int:
+        """Sequences above the contiguous prefix still missing below the highest seen."""
+        return (max(self._above) - self.contiguous - len(self._above)) if self._above else 0

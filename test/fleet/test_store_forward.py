@@ -1,0 +1,38 @@
+"""Store-and-forward buffer and the cloud's sequence tracker (no network needed)."""
+
+from __future__ import annotations
+
+from edge_llm_ros.fleet.store_forward import SequenceTracker, StoreAndForward
+
+
+def test_unacked_messages_are_resent_until_acknowledged() -> None:
+    buffer = StoreAndForward(capacity=100, resend_after_s=1.0)
+    entries = [buffer.add(f"m{i}".encode(), i) for i in range(5)]
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
+    assert len(buffer.due(now=0.0, limit=10)) == 5  # never sent: all due
+    for entry in entries:
+        buffer.mark_sent(entry, 0.0)
+    assert buffer.due(now=0.5, limit=10) == []  # sent recently
+    assert buffer.ack(3) == 3
+    assert [e.seq for e in buffer.due(now=1.5, limit=10)] == [4, 5]
+    assert [e.seq for e in buffer.due(now=0.6, limit=10, everything=True)] == [4, 5]
+    assert buffer.ack(2) == 0 and len(buffer) == 2  # a stale ack changes nothing
+    buffer.ack(5)
+    assert len(buffer) == 0 and buffer.max_depth == 5
+
+
+def test_capacity_drops_oldest_and_counts_them() -> None:
+    buffer = StoreAndForward(capacity=3)
+    for i in range(5):
+        buffer.add(b"x", i)
+    assert buffer.overflowed == 2
+    assert [e.seq for e in buffer.due(0.0, 10)] == [3, 4, 5]
+
+
+def test_tracker_acks_the_contiguous_prefix_and_drops_duplicates() -> None:
+    tracker = SequenceTracker()
+    assert [tracker.accept(s) for s in (1, 2, 4, 5)] == [True] * 4
+    assert tracker.contiguous == 2 and tracker.gaps == 1
+    assert tracker.accept(4) is False and tracker.accept(1) is False
+    assert tracker.accept(3) is True
+    assert tracker.contiguous == 5 and tracker.gaps == 0 and tracker.duplicates == 2
