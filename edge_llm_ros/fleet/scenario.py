@@ -24,7 +24,7 @@ from typing import Any
 from edge_llm_ros.fleet.certs import make_credentials
 from edge_llm_ros.fleet.links import cloud_router_config, local_client_config, vehicle_router_config
 from edge_llm_ros.fleet.netns import NamespaceSet
-from edge_llm_ros.fleet.procs import Child
+from edge_llm_ros.fleet.procs import Child, child_env
 from edge_llm_ros.fleet.wan import HostSpec, LinkParams, Wan
 from edge_llm_ros.sim.synth import synthesize
 
@@ -134,7 +134,8 @@ class FleetScenario:
                     self.tuning[host] = self.ns.sysctl(
                         host, "net.ipv4.tcp_rto_min_us", str(int(opts.tcp_rto_min_ms * 1000))
                     )
-            self.wan = Wan(self.ns.exec_argv("wan", []), hosts, self.ns.token, self.work / "wan.json", opts.seed)
+            self.wan = Wan(self.ns.exec_argv("wan", []), hosts, self.ns.token, self.work / "wan.json", opts.seed,
+                           env=child_env())
             creds = make_credentials(
                 self.work / "certs",
                 [("cloud", CLOUD_ADDRESS)] + [(n, vehicle_address(i)) for i, n in enumerate(self.names, 1)],
@@ -236,7 +237,7 @@ class FleetScenario:
                 self.cloud.wait(5.0)
             except (RuntimeError, OSError, ValueError):
                 pass
-        # Vehicles first, then routers: a client never outlives... nothing waits on a dead router.
+        # Last started first: vehicles, then the cloud subscriber, then the routers.
         for child in reversed(self.children):
             child.stop()
         self.children.clear()
