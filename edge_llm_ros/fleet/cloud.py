@@ -14,6 +14,7 @@ bytes). Commands on stdin (JSON lines): `request` (an operator request to a vehi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
@@ -102,14 +103,13 @@ class CloudSubscriber:
         while not self._stop.wait(0.05):
             with self._lock:
                 dirty, self._dirty = self._dirty, set()
-                acks = {
-                    v: {s: t.contiguous for (tv, s), t in self.trackers.items() if tv == v} for v in dirty
-                }
+                acks = {v: {s: t.contiguous for (tv, s), t in self.trackers.items() if tv == v} for v in dirty}
                 self._records.flush()
             for vehicle, per_stream in acks.items():
                 try:
-                    self.session.put(ack_key(vehicle), json.dumps(per_stream).encode(),
-                                     priority=zenoh.Priority.INTERACTIVE_HIGH)
+                    self.session.put(
+                        ack_key(vehicle), json.dumps(per_stream).encode(), priority=zenoh.Priority.INTERACTIVE_HIGH
+                    )
                 except zenoh.ZError:
                     with self._lock:
                         self._dirty.add(vehicle)
@@ -149,10 +149,8 @@ class CloudSubscriber:
         if acker is not None:
             acker.join(2.0)
         for item in reversed(self._declared):
-            try:
+            with contextlib.suppress(zenoh.ZError):
                 item.undeclare()
-            except zenoh.ZError:
-                pass
         self._declared.clear()
         self.session.close()
         with self._lock:

@@ -57,9 +57,7 @@ def analyse(run: FleetRun) -> dict[str, Any]:
             late = [r["recv_ns"] for s, r in received.items() if published[s] <= up and r["recv_ns"] > up]
             until = max([up, *late])
             in_cut = {s for s, p in published.items() if cut["down_ns"] - CUT_MARGIN_NS <= p <= until}
-        latencies = [
-            (r["recv_ns"] - published[s]) / 1e6 for s, r in received.items() if s not in in_cut
-        ]
+        latencies = [(r["recv_ns"] - published[s]) / 1e6 for s, r in received.items() if s not in in_cut]
         steady += latencies
         wan = run.wan.get(name, {})
         uplink = int(wan.get("tx_bytes", 0))
@@ -70,8 +68,13 @@ def analyse(run: FleetRun) -> dict[str, Any]:
             "decisions_delivered": len(received),
             "delivery_ratio": len(received) / len(published) if published else None,
             "duplicates_at_cloud": run.cloud.get("counts", {}).get(name, {}).get("decision_duplicates", 0),
-            "latency_ms": {"p50": _pct(latencies, 50), "p99": _pct(latencies, 99), "max": max(latencies, default=None),
-                           "n": len(latencies), "left_out_cut": len(in_cut)},
+            "latency_ms": {
+                "p50": _pct(latencies, 50),
+                "p99": _pct(latencies, 99),
+                "max": max(latencies, default=None),
+                "n": len(latencies),
+                "left_out_cut": len(in_cut),
+            },
             "uplink_bytes": uplink,
             "downlink_bytes": int(wan.get("rx_bytes", 0)),
             "raw_sensor_bytes": raw,
@@ -124,8 +127,12 @@ def analyse(run: FleetRun) -> dict[str, Any]:
         "goals": goals,
         "vehicles": vehicles,
         "operator_requests": [
-            {"vehicle": o["vehicle"], "op": o["op"], "ok": o.get("ok"),
-             "replies": [{"ok": r.get("ok"), "bytes": r.get("bytes")} for r in o.get("replies", [])]}
+            {
+                "vehicle": o["vehicle"],
+                "op": o["op"],
+                "ok": o.get("ok"),
+                "replies": [{"ok": r.get("ok"), "bytes": r.get("bytes")} for r in o.get("replies", [])],
+            }
             for o in run.operator
         ],
         "wan": run.wan,
@@ -145,10 +152,15 @@ def write_report(run: FleetRun, directory: Path) -> tuple[Path, Path, dict[str, 
     json_path.write_text(json.dumps(figures, indent=1), encoding="utf-8")
 
     fig, (ax_lat, ax_bytes, ax_cut) = plt.subplots(1, 3, figsize=(16, 4.5))
-    published_by = {n: {s: p for s, _st, _a, p in s_["decisions"]} for n, s_ in run.summaries.items() if "error" not in s_}
+    published_by = {
+        n: {s: p for s, _st, _a, p in s_["decisions"]} for n, s_ in run.summaries.items() if "error" not in s_
+    }
     for name, pubs in published_by.items():
-        lat = sorted((r["recv_ns"] - pubs[r["seq"]]) / 1e6 for r in run.records
-                     if r["v"] == name and r["s"] == "decision" and r["seq"] in pubs)
+        lat = sorted(
+            (r["recv_ns"] - pubs[r["seq"]]) / 1e6
+            for r in run.records
+            if r["v"] == name and r["s"] == "decision" and r["seq"] in pubs
+        )
         if lat:
             ax_lat.plot(lat, np.linspace(0, 1, len(lat)), label=name)
     ax_lat.axvline(run.options.delay_ms + GOAL_P99_MARGIN_MS, color="red", ls="--", label="goal p99")
@@ -167,13 +179,21 @@ def write_report(run: FleetRun, directory: Path) -> tuple[Path, Path, dict[str, 
     cut = run.cut
     if cut.get("vehicle") in published_by:
         pubs = published_by[cut["vehicle"]]
-        pts = [((pubs[r["seq"]] - run.start_ns) / 1e9, (r["recv_ns"] - run.start_ns) / 1e9) for r in run.records
-               if r["v"] == cut["vehicle"] and r["s"] == "decision" and r["seq"] in pubs]
+        pts = [
+            ((pubs[r["seq"]] - run.start_ns) / 1e9, (r["recv_ns"] - run.start_ns) / 1e9)
+            for r in run.records
+            if r["v"] == cut["vehicle"] and r["s"] == "decision" and r["seq"] in pubs
+        ]
         if pts:
-            ax_cut.scatter(*zip(*pts), s=4)
+            ax_cut.scatter(*zip(*pts, strict=False), s=4)
         if "up_ns" in cut:
-            ax_cut.axvspan((cut["down_ns"] - run.start_ns) / 1e9, (cut["up_ns"] - run.start_ns) / 1e9, alpha=0.2,
-                           color="red", label="uplink cut")
+            ax_cut.axvspan(
+                (cut["down_ns"] - run.start_ns) / 1e9,
+                (cut["up_ns"] - run.start_ns) / 1e9,
+                alpha=0.2,
+                color="red",
+                label="uplink cut",
+            )
         ax_cut.set_xlabel(f"{cut['vehicle']}: decision published (s)")
         ax_cut.set_ylabel("received by the cloud (s)")
         ax_cut.legend()
@@ -190,24 +210,34 @@ def write_report(run: FleetRun, directory: Path) -> tuple[Path, Path, dict[str, 
 
 def format_table(figures: dict[str, Any]) -> str:
     """A plain-text summary of the figures against the goals."""
-    lines = [f"{'vehicle':<8} {'decided':>7} {'delivered':>9} {'p50 ms':>7} {'p99 ms':>7} {'uplink':>10} "
-             f"{'raw':>12} {'ratio':>7}  cut"]
+    lines = [
+        f"{'vehicle':<8} {'decided':>7} {'delivered':>9} {'p50 ms':>7} {'p99 ms':>7} {'uplink':>10} "
+        f"{'raw':>12} {'ratio':>7}  cut"
+    ]
     for name, v in figures["vehicles"].items():
         if "error" in v:
             lines.append(f"{name:<8} error: {v['error']}")
             continue
         lat = v["latency_ms"]
         cut = v.get("cut")
-        cut_text = (f"{cut['decided_locally_during_cut']} decided during cut, backlog {cut['backlog_at_restore']}, "
-                    f"recovery {cut['recovery_s']} s") if cut else "-"
+        cut_text = (
+            (
+                f"{cut['decided_locally_during_cut']} decided during cut, backlog {cut['backlog_at_restore']}, "
+                f"recovery {cut['recovery_s']} s"
+            )
+            if cut
+            else "-"
+        )
         lines.append(
             f"{name:<8} {v['decisions_local']:>7} {v['decisions_delivered']:>9} {lat['p50'] or 0:>7.1f} "
             f"{lat['p99'] or 0:>7.1f} {v['uplink_bytes']:>10} {v['raw_sensor_bytes']:>12} "
             f"{(v['uplink_ratio'] or 0) * 100:>6.2f}%  {cut_text}"
         )
     o = figures["overall"]
-    lines.append(f"overall: delivery {o['delivery_ratio']}, p50 {o['latency_ms']['p50']} ms, "
-                 f"p99 {o['latency_ms']['p99']} ms, worst uplink ratio {o['uplink_ratio_max']}, "
-                 f"recovery {o['recovery_s']} s")
+    lines.append(
+        f"overall: delivery {o['delivery_ratio']}, p50 {o['latency_ms']['p50']} ms, "
+        f"p99 {o['latency_ms']['p99']} ms, worst uplink ratio {o['uplink_ratio_max']}, "
+        f"recovery {o['recovery_s']} s"
+    )
     lines.append("goals: " + ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in figures["goals"].items()))
     return "\n".join(lines)

@@ -111,8 +111,9 @@ class FleetScenario:
 
     def _child(self, host: str, name: str, argv: list[str], pipes: bool = False) -> Child:
         assert self.ns is not None
-        child = Child(name, self.ns.exec_argv(host, [sys.executable, "-m", *argv]), self.work / "logs" / f"{name}.log",
-                      pipes)
+        child = Child(
+            name, self.ns.exec_argv(host, [sys.executable, "-m", *argv]), self.work / "logs" / f"{name}.log", pipes
+        )
         self.children.append(child)
         return child
 
@@ -134,30 +135,41 @@ class FleetScenario:
                     self.tuning[host] = self.ns.sysctl(
                         host, "net.ipv4.tcp_rto_min_us", str(int(opts.tcp_rto_min_ms * 1000))
                     )
-            self.wan = Wan(self.ns.exec_argv("wan", []), hosts, self.ns.token, self.work / "wan.json", opts.seed,
-                           env=child_env())
+            self.wan = Wan(
+                self.ns.exec_argv("wan", []), hosts, self.ns.token, self.work / "wan.json", opts.seed, env=child_env()
+            )
             creds = make_credentials(
                 self.work / "certs",
                 [("cloud", CLOUD_ADDRESS)] + [(n, vehicle_address(i)) for i, n in enumerate(self.names, 1)],
             )
             client = self._write("client", local_client_config())
             cloud_router = self._child(
-                "cloud", "router_cloud",
-                ["edge_llm_ros.fleet.router", str(self._write("router_cloud", cloud_router_config(CLOUD_ADDRESS,
-                                                                                                  creds["cloud"])))],
+                "cloud",
+                "router_cloud",
+                [
+                    "edge_llm_ros.fleet.router",
+                    str(self._write("router_cloud", cloud_router_config(CLOUD_ADDRESS, creds["cloud"]))),
+                ],
             )
             cloud_router.wait_log('"ready": true', 20.0)
             routers = [
-                self._child(n, f"router_{n}", ["edge_llm_ros.fleet.router",
-                                               str(self._write(f"router_{n}", vehicle_router_config(CLOUD_ADDRESS,
-                                                                                                    creds[n])))])
+                self._child(
+                    n,
+                    f"router_{n}",
+                    [
+                        "edge_llm_ros.fleet.router",
+                        str(self._write(f"router_{n}", vehicle_router_config(CLOUD_ADDRESS, creds[n]))),
+                    ],
+                )
                 for n in self.names
             ]
             for router in routers:
                 router.wait_log('"ready": true', 20.0)
             self.cloud = self._child(
-                "cloud", "cloud", ["edge_llm_ros.fleet.cloud", "--zenoh", str(client), "--records",
-                                   str(self.work / "received.jsonl")], pipes=True,
+                "cloud",
+                "cloud",
+                ["edge_llm_ros.fleet.cloud", "--zenoh", str(client), "--records", str(self.work / "received.jsonl")],
+                pipes=True,
             )
             ready = self.cloud.read_json(20.0)
             if not ready.get("ready"):
@@ -177,9 +189,23 @@ class FleetScenario:
         start_file = self.work / "start"
         vehicles = {}
         for name in self.names:
-            argv = ["edge_llm_ros.fleet.vehicle", "--vehicle", name, "--bag", str(drives[name]), "--zenoh",
-                    str(self._client), "--out", str(self.work / f"{name}.json"), "--ready-file",
-                    str(self.work / f"{name}.ready"), "--start-file", str(start_file), "--drain", str(opts.drain_s)]
+            argv = [
+                "edge_llm_ros.fleet.vehicle",
+                "--vehicle",
+                name,
+                "--bag",
+                str(drives[name]),
+                "--zenoh",
+                str(self._client),
+                "--out",
+                str(self.work / f"{name}.json"),
+                "--ready-file",
+                str(self.work / f"{name}.ready"),
+                "--start-file",
+                str(start_file),
+                "--drain",
+                str(opts.drain_s),
+            ]
             if opts.model_store:
                 argv += ["--model-store", opts.model_store]
             vehicles[name] = self._child(name, f"vehicle_{name}", argv)
@@ -214,8 +240,17 @@ class FleetScenario:
         self.cloud.wait(5.0)
         records = [json.loads(line) for line in records_path.read_text(encoding="utf-8").splitlines() if line]
         wan_stats = self.wan.stats()
-        return FleetRun(opts, summaries, records, wan_stats, cloud_stats, cut, operator, int(start * 1e9),
-                        getattr(self, "tuning", {}))
+        return FleetRun(
+            opts,
+            summaries,
+            records,
+            wan_stats,
+            cloud_stats,
+            cut,
+            operator,
+            int(start * 1e9),
+            getattr(self, "tuning", {}),
+        )
 
     def _cut(self, start: float, out: dict[str, Any]) -> None:
         opts = self.options

@@ -17,6 +17,7 @@ the socket, is what holds data through a cut); JPEG encoding and resends run on 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -228,7 +229,7 @@ class UplinkAgent:
                 image = self._latest_image
                 payload = jpeg_snapshot(image) if image is not None else b""
             elif op == "raw":
-                seconds = float(dict(query.parameters).get("seconds", "5"))
+                seconds = float(query.parameters.get("seconds", "5") or "5")
                 self._raw_until = time.monotonic() + min(max(seconds, 0.0), 60.0)
                 payload = json.dumps({"raw_camera_s": seconds}).encode()
             else:
@@ -270,8 +271,13 @@ class UplinkAgent:
             "counters": counters,
             "payload_bytes": sent,
             "buffers": {
-                name: {"next_seq": b.next_seq, "acked": b.acked, "unacked": len(b), "max_depth": b.max_depth,
-                       "overflowed": b.overflowed}
+                name: {
+                    "next_seq": b.next_seq,
+                    "acked": b.acked,
+                    "unacked": len(b),
+                    "max_depth": b.max_depth,
+                    "overflowed": b.overflowed,
+                }
                 for name, b in self.buffers.items()
             },
         }
@@ -286,9 +292,7 @@ class UplinkAgent:
         if node is not None:
             node.close()
         for item in reversed(self._closers):
-            try:
+            with contextlib.suppress(zenoh.ZError):
                 item.undeclare()
-            except zenoh.ZError:
-                pass
         self._closers.clear()
         self._session.close()

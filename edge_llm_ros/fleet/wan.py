@@ -152,9 +152,7 @@ class Emulator:
 
     def stats(self) -> dict[str, Any]:
         """Per-host counters and link settings."""
-        return {
-            name: {**asdict(self.counters[name]), "link": asdict(self.hosts[name].link)} for name in self.hosts
-        }
+        return {name: {**asdict(self.counters[name]), "link": asdict(self.hosts[name].link)} for name in self.hosts}
 
     def serve(self, control_in: int, control_out: Any) -> None:
         """Forward packets and answer commands until `quit` or EOF on the control input."""
@@ -233,8 +231,16 @@ def main(argv: Sequence[str]) -> int:
 class Wan:
     """Starts and controls the WAN process (in the namespace `netns`); `close()` is bounded."""
 
-    def __init__(self, exec_argv: Sequence[str], hosts: Sequence[HostSpec], token: str, spec_path: Path,
-                 seed: int = 0, env: Mapping[str, str] | None = None, startup_timeout_s: float = 15.0) -> None:
+    def __init__(
+        self,
+        exec_argv: Sequence[str],
+        hosts: Sequence[HostSpec],
+        token: str,
+        spec_path: Path,
+        seed: int = 0,
+        env: Mapping[str, str] | None = None,
+        startup_timeout_s: float = 15.0,
+    ) -> None:
         spec = {"token": token, "seed": seed, "hosts": [asdict(h) for h in hosts]}
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         self.proc = subprocess.Popen(

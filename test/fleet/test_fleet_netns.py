@@ -30,8 +30,11 @@ def _untrusted_client_connects(scenario: FleetScenario, host: str, with_certific
     certs = scenario.work / "certs"
     tls = {"root_ca_certificate": str(certs / "ca.pem")}
     if with_certificate:
-        tls |= {"connect_private_key": str(certs / f"{host}.key"), "connect_certificate": str(certs / f"{host}.pem"),
-                "enable_mtls": True}
+        tls |= {
+            "connect_private_key": str(certs / f"{host}.key"),
+            "connect_certificate": str(certs / f"{host}.pem"),
+            "enable_mtls": True,
+        }
     code = textwrap.dedent(f"""
         import json, sys, zenoh
         c = zenoh.Config()
@@ -45,8 +48,13 @@ def _untrusted_client_connects(scenario: FleetScenario, host: str, with_certific
         s.close()
         sys.exit(0)
     """)
-    proc = subprocess.run(scenario.ns.exec_argv(host, [sys.executable, "-c", code]), timeout=30, check=False,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        scenario.ns.exec_argv(host, [sys.executable, "-c", code]),
+        timeout=30,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     return proc.returncode == 0
 
 
