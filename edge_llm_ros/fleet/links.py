@@ -28,8 +28,10 @@ from edge_llm_ros.nodes import topics
 from edge_llm_ros.transport.zenoh_keys import topic_key
 
 DOMAIN_ID = 0
-#: Port of every router's inter-host TLS listener (the cloud's) and local TCP hub (rmw_zenoh's 7447).
+#: Ports of the cloud router's inter-host listeners: TLS over TCP (reliable) and QUIC datagrams
+#: (unreliable, TLS 1.3 inside QUIC); the local TCP hub is rmw_zenoh's 7447.
 UPLINK_PORT = 7448
+FAST_PORT = 7449
 LOCAL_HUB = "tcp/127.0.0.1:7447"
 CLOUD_ALIVE_KEY = "fleet/cloud/alive"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
@@ -107,6 +109,13 @@ def _tls(creds: HostCredentials) -> dict[str, Any]:
     }
 
 
+def _uplink_endpoints(cloud_address: str) -> list[str]:
+    # Two links in one router-to-router transport (max_links 2): reliable samples ride TLS/TCP,
+    # best-effort samples the QUIC datagram link, where a lost packet is just lost instead of
+    # holding up everything behind it for a TCP retransmission (see uplink.py: decision copies).
+    return [f"tls/{cloud_address}:{UPLINK_PORT}", f"quic/{cloud_address}:{FAST_PORT}?rel=0"]
+
+
 def _common(mode: str, listen: Sequence[str], connect: Sequence[str], lease_ms: int) -> dict[str, Any]:
     return {
         "mode": mode,
@@ -120,15 +129,20 @@ def _common(mode: str, listen: Sequence[str], connect: Sequence[str], lease_ms: 
         # buffers instead of queueing into a dead TCP connection, and reconnects promptly.
         "transport/link/tx/lease": lease_ms,
         "transport/link/tx/keep_alive": 4,
+        "transport/unicast/max_links": 2,
     }
 
 
 def vehicle_router_config(cloud_address: str, creds: HostCredentials, lease_ms: int = 2000) -> dict[str, Any]:
     """Vehicle router: local hub on loopback, mTLS uplink to the cloud router, uplink policy."""
-    config = _common("router", [LOCAL_HUB], [f"tls/{cloud_address}:{UPLINK_PORT}"], lease_ms)
+    config = _common("router", [LOCAL_HUB], _uplink_endpoints(cloud_address), lease_ms)
     config["transport/link/tls"] = _tls(creds)
     # Retry the uplink often: a restored link is used within ~0.5 s (zenoh's default grows to 4 s).
     config["connect/retry"] = {"period_init_ms": 200, "period_max_ms": 500, "period_increase_factor": 1.5}
+    # Give up on a connection attempt after 1 s and start a new one: an attempt begun during a
+    # cut would otherwise wait out TCP's SYN backoff (1 s steps, then 2, 4, 8 s) after the link
+    # returns.
+    config["transport/unicast/open_timeout"] = 1000
     config["downsampling"] = [
         {
             "id": "uplink_rates",
@@ -153,7 +167,7 @@ def vehicle_router_config(cloud_address: str, creds: HostCredentials, lease_ms: 
 
 def cloud_router_config(cloud_address: str, creds: HostCredentials, lease_ms: int = 2000) -> dict[str, Any]:
     """Cloud router: mTLS listener for vehicles on the WAN, local hub for cloud subscribers."""
-    config = _common("router", [f"tls/{cloud_address}:{UPLINK_PORT}", LOCAL_HUB], [], lease_ms)
+    config = _common("router", [*_uplink_endpoints(cloud_address), LOCAL_HUB], [], lease_ms)
     config["transport/link/tls"] = _tls(creds)
     return config
 

@@ -124,7 +124,17 @@ class UplinkAgent:
                 )
                 for s in STREAMS
             }
-            self._closers += list(self._publishers.values())
+            # Every decision also goes once as a best-effort express copy (the router puts it on
+            # the QUIC datagram link); the cloud keeps whichever copy arrives first.
+            decision = STREAM_BY_NAME["decision"]
+            self._fast = self._session.declare_publisher(
+                stream_key(vehicle, decision),
+                priority=_PRIORITY[decision.priority],
+                congestion_control=zenoh.CongestionControl.DROP,
+                express=True,
+                reliability=zenoh.Reliability.BEST_EFFORT,
+            )
+            self._closers += [*self._publishers.values(), self._fast]
             self._closers.append(self._session.declare_subscriber(ack_key(vehicle), self._on_ack))
             self._closers.append(
                 self._session.liveliness().declare_subscriber(CLOUD_ALIVE_KEY, self._on_cloud, history=True)
@@ -199,6 +209,12 @@ class UplinkAgent:
     def _send(self, stream: Stream, entry: Entry) -> None:
         if entry.sends:
             self._count(f"{stream.name}_resent")
+        elif stream.name == "decision":
+            try:
+                self._fast.put(entry.payload, attachment=pack_attachment(entry.seq, entry.stamp_ns, self.gid))
+                self._count("decision_fast_sent")
+            except zenoh.ZError:
+                self._count("decision_fast_errors")
         self.buffers[stream.name].mark_sent(entry, time.monotonic())
         self._put(stream, entry.payload, entry.seq, entry.stamp_ns)
 
@@ -242,7 +258,11 @@ class UplinkAgent:
 
     def _work(self) -> None:
         while not self._stop.wait(0.05):
-            if self.cloud_alive.is_set():
+            # After a cut, flush only once the route to the cloud's subscriber is back (its
+            # liveliness token can arrive before its subscription): a flush into no route is lost.
+            if self.cloud_alive.is_set() and (
+                not self._flush.is_set() or self._publishers["decision"].matching_status.matching
+            ):
                 everything = self._flush.is_set()
                 self._flush.clear()
                 for name, buffer in self.buffers.items():
