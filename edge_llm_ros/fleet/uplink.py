@@ -256,13 +256,16 @@ class UplinkAgent:
         except (ValueError, zenoh.ZError) as exc:
             query.reply_err(str(exc).encode())
 
+    def _has_route(self) -> bool:
+        status: Any = self._publishers["decision"].matching_status
+        # zenoh 1.x returns MatchingStatus(matching=...); its type stubs say bool.
+        return bool(getattr(status, "matching", status))
+
     def _work(self) -> None:
         while not self._stop.wait(0.05):
             # After a cut, flush only once the route to the cloud's subscriber is back (its
             # liveliness token can arrive before its subscription): a flush into no route is lost.
-            if self.cloud_alive.is_set() and (
-                not self._flush.is_set() or self._publishers["decision"].matching_status.matching
-            ):
+            if self.cloud_alive.is_set() and (not self._flush.is_set() or self._has_route()):
                 everything = self._flush.is_set()
                 self._flush.clear()
                 for name, buffer in self.buffers.items():
