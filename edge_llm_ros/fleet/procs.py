@@ -73,6 +73,18 @@ class Child:
         tail = self.log.read_text(encoding="utf-8", errors="replace")[-2000:]
         raise RuntimeError(f"{self.name} not ready within {timeout_s} s (exit {self.proc.poll()}): {tail}")
 
+    def usage(self) -> dict[str, float]:
+        """CPU seconds (user + system) and resident MiB so far, from /proc (empty once it exited)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return {}
+        ticks = os.sysconf("SC_CLK_TCK")
+        rss_kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        # Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the command name.
+        return {"cpu_s": (int(fields[11]) + int(fields[12])) / ticks, "rss_mib": rss_kib / 1024}
+
     def wait(self, timeout_s: float) -> int | None:
         """Exit code, or None if still running after `timeout_s`."""
         try:

@@ -135,6 +135,8 @@ def analyse(run: FleetRun) -> dict[str, Any]:
             }
             for o in run.operator
         ],
+        "process_usage": run.usage,
+        "drive_s": opts.drive_s,
         "wan": run.wan,
     }
 
@@ -199,7 +201,7 @@ def write_report(run: FleetRun, directory: Path) -> tuple[Path, Path, dict[str, 
         ax_cut.legend()
     fig.suptitle(
         f"{len(names)} vehicles, {run.options.delay_ms:g} ms / {run.options.loss * 100:g} % loss: "
-        f"delivery {figures['overall']['delivery_ratio']}, p99 {figures['overall']['latency_ms']['p99']} ms"
+        f"delivery {figures['overall']['delivery_ratio']}, p99 {figures['overall']['latency_ms']['p99'] or 0:.1f} ms"
     )
     fig.tight_layout()
     png_path = directory / "fleet.png"

@@ -73,6 +73,8 @@ class FleetRun:
     operator: list[dict[str, Any]]
     start_ns: int
     tuning: dict[str, bool]
+    #: CPU seconds and resident MiB of the routers and the cloud subscriber over the run.
+    usage: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class FleetScenario:
@@ -233,6 +235,7 @@ class FleetScenario:
             if child.wait(max(1.0, start + bound - time.time())) is None:
                 raise RuntimeError(f"{child.name} did not finish within {bound} s; see {child.log}")
         time.sleep(0.3)  # last acks / records flushed
+        usage = {c.name: c.usage() for c in self.children if c.name.startswith(("router_", "cloud"))}
         cloud_stats = self.cloud.command({"cmd": "stats"})["stats"]
         summaries = {n: json.loads((self.work / f"{n}.json").read_text(encoding="utf-8")) for n in self.names}
         records_path = self.work / "received.jsonl"
@@ -250,6 +253,7 @@ class FleetScenario:
             operator,
             int(start * 1e9),
             getattr(self, "tuning", {}),
+            usage,
         )
 
     def _cut(self, start: float, out: dict[str, Any]) -> None:
