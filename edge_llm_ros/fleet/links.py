@@ -9,7 +9,7 @@ cloud's liveliness) live under `fleet/`.
 
 Policy sits in the vehicle router's config, not only in the publisher: per-stream priority
 (`qos/network` overwrite, decisions `real_time` + express) and per-stream rate limits
-(`downsampling` on egress over TLS, i.e. the uplink), so a misbehaving publisher on the vehicle
+(`downsampling` on egress over TLS and QUIC, i.e. the uplink), so a misbehaving publisher on the vehicle
 cannot flood the uplink or jump the decision queue.
 """
 
@@ -147,7 +147,8 @@ def vehicle_router_config(cloud_address: str, creds: HostCredentials, lease_ms: 
         {
             "id": "uplink_rates",
             "flows": ["egress"],
-            "link_protocols": ["tls"],
+            # Both uplink links: best-effort streams ride the QUIC one (loopback faces are exempt).
+            "link_protocols": ["tls", "quic"],
             "messages": ["put"],
             "rules": [{"key_expr": stream_pattern(s), "freq": s.max_hz} for s in STREAMS if s.max_hz > 0],
         }
