@@ -28,8 +28,8 @@ from edge_llm_ros.nodes import topics
 from edge_llm_ros.transport.zenoh_keys import topic_key
 
 DOMAIN_ID = 0
-#: Ports of the cloud router's inter-host listeners: TLS over TCP (reliable) and QUIC datagrams
-#: (unreliable, TLS 1.3 inside QUIC); the local TCP hub is rmw_zenoh's 7447.
+#: Ports of the cloud router's inter-host listeners: TLS over TCP (router uplinks) and QUIC (TLS 1.3
+#: inside, the vehicles' second decision path); the local TCP hub is rmw_zenoh's 7447.
 UPLINK_PORT = 7448
 FAST_PORT = 7449
 LOCAL_HUB = "tcp/127.0.0.1:7447"
@@ -109,13 +109,6 @@ def _tls(creds: HostCredentials) -> dict[str, Any]:
     }
 
 
-def _uplink_endpoints(cloud_address: str) -> list[str]:
-    # Two links in one router-to-router transport (max_links 2): reliable samples ride TLS/TCP,
-    # best-effort samples the QUIC datagram link, where a lost packet is just lost instead of
-    # holding up everything behind it for a TCP retransmission (see uplink.py: decision copies).
-    return [f"tls/{cloud_address}:{UPLINK_PORT}", f"quic/{cloud_address}:{FAST_PORT}?rel=0"]
-
-
 def _common(mode: str, listen: Sequence[str], connect: Sequence[str], lease_ms: int) -> dict[str, Any]:
     return {
         "mode": mode,
@@ -129,13 +122,12 @@ def _common(mode: str, listen: Sequence[str], connect: Sequence[str], lease_ms: 
         # buffers instead of queueing into a dead TCP connection, and reconnects promptly.
         "transport/link/tx/lease": lease_ms,
         "transport/link/tx/keep_alive": 4,
-        "transport/unicast/max_links": 2,
     }
 
 
 def vehicle_router_config(cloud_address: str, creds: HostCredentials, lease_ms: int = 2000) -> dict[str, Any]:
     """Vehicle router: local hub on loopback, mTLS uplink to the cloud router, uplink policy."""
-    config = _common("router", [LOCAL_HUB], _uplink_endpoints(cloud_address), lease_ms)
+    config = _common("router", [LOCAL_HUB], [f"tls/{cloud_address}:{UPLINK_PORT}"], lease_ms)
     config["transport/link/tls"] = _tls(creds)
     # Retry the uplink often: a restored link is used within ~0.5 s (zenoh's default grows to 4 s).
     config["connect/retry"] = {"period_init_ms": 200, "period_max_ms": 500, "period_increase_factor": 1.5}
@@ -143,6 +135,20 @@ def vehicle_router_config(cloud_address: str, creds: HostCredentials, lease_ms: 
     # cut would otherwise wait out TCP's SYN backoff (1 s steps, then 2, 4, 8 s) after the link
     # returns.
     config["transport/unicast/open_timeout"] = 1000
+    # zenoh drops a DROP-congestion sample after waiting 1 ms for room in its priority queue
+    # (1-2 batches); behind a TCP retransmission on a lossy uplink that dropped whole decisions,
+    # which then waited for a store-and-forward resend. Wait up to 50 ms and queue more.
+    config["transport/link/tx/queue/congestion_control/drop/wait_before_drop"] = 50_000
+    config["transport/link/tx/queue/size"] = {
+        "control": 2,
+        "real_time": 8,
+        "interactive_high": 4,
+        "interactive_low": 2,
+        "data_high": 2,
+        "data": 4,
+        "data_low": 4,
+        "background": 2,
+    }
     config["downsampling"] = [
         {
             "id": "uplink_rates",
@@ -168,8 +174,28 @@ def vehicle_router_config(cloud_address: str, creds: HostCredentials, lease_ms: 
 
 def cloud_router_config(cloud_address: str, creds: HostCredentials, lease_ms: int = 2000) -> dict[str, Any]:
     """Cloud router: mTLS listener for vehicles on the WAN, local hub for cloud subscribers."""
-    config = _common("router", [*_uplink_endpoints(cloud_address), LOCAL_HUB], [], lease_ms)
+    listen = [f"tls/{cloud_address}:{UPLINK_PORT}", f"quic/{cloud_address}:{FAST_PORT}", LOCAL_HUB]
+    config = _common("router", listen, [], lease_ms)
     config["transport/link/tls"] = _tls(creds)
+    return config
+
+
+def fast_client_config(cloud_address: str, creds: HostCredentials, lease_ms: int = 2000) -> dict[str, Any]:
+    """The vehicle's second path: a client session straight to the cloud router over QUIC (mTLS).
+
+    It carries one copy of every decision besides the reliable one through the vehicle router.
+    Two transports (TCP and QUIC, separate congestion and loss recovery) are rarely slow for the
+    same decision, so the first copy to arrive is on time even on a lossy link. (One transport
+    with both links, zenoh's max_links 2, did the same, but a cut left its half-dead transport in
+    place and the restored uplink took seconds longer to come back.)
+    """
+    config = _common("client", [], [f"quic/{cloud_address}:{FAST_PORT}"], lease_ms)
+    config["transport/link/tls"] = _tls(creds)
+    # Keep trying forever (a client gives up by default) and restart a stuck attempt after 1 s.
+    config["connect/timeout_ms"] = -1
+    config["connect/exit_on_failure"] = False
+    config["connect/retry"] = {"period_init_ms": 200, "period_max_ms": 500, "period_increase_factor": 1.5}
+    config["transport/unicast/open_timeout"] = 1000
     return config
 
 

@@ -22,6 +22,8 @@ from edge_llm_ros.fleet.links import to_zenoh_config
 def main(argv: Sequence[str]) -> int:
     """Open the router, wait for a signal, close it."""
     values = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    # zenoh's own log (RUST_LOG overrides): link and transport failures land in the router's log.
+    zenoh.init_log_from_env_or("info")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from edge_llm_ros.fleet.certs import make_credentials
-from edge_llm_ros.fleet.links import cloud_router_config, local_client_config, vehicle_router_config
+from edge_llm_ros.fleet.links import (
+    cloud_router_config,
+    fast_client_config,
+    local_client_config,
+    vehicle_router_config,
+)
 from edge_llm_ros.fleet.netns import NamespaceSet
 from edge_llm_ros.fleet.procs import Child, child_env
 from edge_llm_ros.fleet.wan import HostSpec, LinkParams, Wan
@@ -140,7 +145,7 @@ class FleetScenario:
             self.wan = Wan(
                 self.ns.exec_argv("wan", []), hosts, self.ns.token, self.work / "wan.json", opts.seed, env=child_env()
             )
-            creds = make_credentials(
+            self._creds = creds = make_credentials(
                 self.work / "certs",
                 [("cloud", CLOUD_ADDRESS)] + [(n, vehicle_address(i)) for i, n in enumerate(self.names, 1)],
             )
@@ -207,6 +212,8 @@ class FleetScenario:
                 str(start_file),
                 "--drain",
                 str(opts.drain_s),
+                "--fast-zenoh",
+                str(self._write(f"fast_{name}", fast_client_config(CLOUD_ADDRESS, self._creds[name]))),
             ]
             if opts.model_store:
                 argv += ["--model-store", opts.model_store]

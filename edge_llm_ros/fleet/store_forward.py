@@ -32,9 +32,10 @@ class Entry:
 class StoreAndForward:
     """Unacknowledged messages of one stream, oldest first (thread-safe)."""
 
-    def __init__(self, capacity: int = 10_000, resend_after_s: float = 1.0) -> None:
+    def __init__(self, capacity: int = 10_000, resend_after_s: float = 1.0, max_backoff_s: float = 4.0) -> None:
         self.capacity = capacity
         self.resend_after_s = resend_after_s
+        self.max_backoff_s = max_backoff_s
         self._entries: OrderedDict[int, Entry] = OrderedDict()
         self._lock = threading.Lock()
         self.next_seq = 1
@@ -76,11 +77,17 @@ class StoreAndForward:
             return dropped
 
     def due(self, now: float, limit: int, everything: bool = False) -> list[Entry]:
-        """Unacknowledged entries to send now (never sent, or sent longer ago than resend_after_s)."""
+        """Unacknowledged entries to send now: never sent, or not acked within their backoff.
+
+        The wait doubles with each send (resend_after_s, 2x, 4x, ... up to max_backoff_s), so a
+        link that is down but not yet known to be down is not flooded with the whole buffer over
+        and over; `everything` (the cloud is back) sends all of them at once.
+        """
         with self._lock:
             out = []
             for entry in self._entries.values():
-                if everything or now - entry.last_sent >= self.resend_after_s:
+                wait = min(self.resend_after_s * 2 ** max(entry.sends - 1, 0), self.max_backoff_s)
+                if everything or now - entry.last_sent >= wait:
                     out.append(entry)
                     if len(out) >= limit:
                         break

@@ -93,6 +93,7 @@ class UplinkAgent:
         camera_topic: str = "/camera/image_raw",
         resend_after_s: float = 1.0,
         capacity: int = 10_000,
+        fast_values: Mapping[str, Any] | None = None,
     ) -> None:
         self.vehicle = vehicle
         self.codec = get_codec()
@@ -112,6 +113,7 @@ class UplinkAgent:
         self._last_action = ""
         self._last_snapshot = 0.0
         self._session = zenoh.open(to_zenoh_config(zenoh_values))
+        self._fast_session: zenoh.Session | None = None
         self._closers: list[Any] = []
         try:
             self._publishers = {
@@ -124,10 +126,11 @@ class UplinkAgent:
                 )
                 for s in STREAMS
             }
-            # Every decision also goes once as a best-effort express copy (the router puts it on
-            # the QUIC datagram link); the cloud keeps whichever copy arrives first.
+            # Every decision also goes once over a second path (a QUIC client session straight to
+            # the cloud router, see links.fast_client_config); the cloud keeps the first copy.
             decision = STREAM_BY_NAME["decision"]
-            self._fast = self._session.declare_publisher(
+            self._fast_session = zenoh.open(to_zenoh_config(fast_values)) if fast_values else None
+            self._fast = (self._fast_session or self._session).declare_publisher(
                 stream_key(vehicle, decision),
                 priority=_PRIORITY[decision.priority],
                 congestion_control=zenoh.CongestionControl.DROP,
@@ -318,4 +321,6 @@ class UplinkAgent:
             with contextlib.suppress(zenoh.ZError):
                 item.undeclare()
         self._closers.clear()
+        if self._fast_session is not None:
+            self._fast_session.close()
         self._session.close()

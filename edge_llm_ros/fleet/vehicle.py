@@ -69,7 +69,8 @@ def run_vehicle(args: argparse.Namespace) -> dict[str, Any]:
         # /diagnostics once a second (and Prometheus on this namespace's loopback), as on a vehicle.
         exporter = TelemetryExporter(pipeline.context, pipeline.nodes, port=0)
         exporter.start()
-        agent = UplinkAgent(args.vehicle, bus, zenoh_values, resend_after_s=args.resend_after)
+        fast = json.loads(Path(args.fast_zenoh).read_text(encoding="utf-8")) if args.fast_zenoh else None
+        agent = UplinkAgent(args.vehicle, bus, zenoh_values, resend_after_s=args.resend_after, fast_values=fast)
         if not agent.cloud_alive.wait(args.cloud_wait):
             raise TimeoutError(f"cloud not reachable within {args.cloud_wait} s")
         if args.ready_file:
@@ -110,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--vehicle", required=True, help="vehicle id: ROS namespace and key prefix")
     p.add_argument("--bag", type=Path, required=True)
     p.add_argument("--zenoh", required=True, help="JSON {zenoh config path: value} of the uplink client")
+    p.add_argument("--fast-zenoh", help="JSON zenoh config of the second decision path (QUIC to the cloud)")
     p.add_argument("--out", type=Path, required=True, help="summary JSON")
     p.add_argument("--rate", type=float, default=1.0)
     p.add_argument("--model-store", help="run the full pipeline with this model store (default: radar-only)")
@@ -117,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--start-file", type=Path)
     p.add_argument("--cloud-wait", type=float, default=60.0)
     p.add_argument("--drain", type=float, default=20.0, help="max seconds to wait for the last acks")
-    p.add_argument("--resend-after", type=float, default=1.0)
+    p.add_argument("--resend-after", type=float, default=0.5, help="resend an unacked decision after this, s")
     args = p.parse_args(argv)
     try:
         summary = run_vehicle(args)

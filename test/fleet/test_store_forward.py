@@ -15,6 +15,10 @@ def test_unacked_messages_are_resent_until_acknowledged() -> None:
     assert buffer.due(now=0.5, limit=10) == []  # sent recently
     assert buffer.ack(3) == 3
     assert [e.seq for e in buffer.due(now=1.5, limit=10)] == [4, 5]
+    for entry in buffer.due(now=1.5, limit=10):
+        buffer.mark_sent(entry, 1.5)
+    assert buffer.due(now=3.0, limit=10) == []  # second resend waits twice as long
+    assert [e.seq for e in buffer.due(now=3.6, limit=10)] == [4, 5]
     assert [e.seq for e in buffer.due(now=0.6, limit=10, everything=True)] == [4, 5]
     assert buffer.ack(2) == 0 and len(buffer) == 2  # a stale ack changes nothing
     buffer.ack(5)
