@@ -25,6 +25,7 @@ def add_fleet_bench(verbs: Any) -> None:
     p.add_argument("--cut-at", type=float, default=12.0, help="drive time when v1's uplink is cut, s")
     p.add_argument("--cut-for", type=float, default=10.0, help="how long the cut lasts, s (0: no cut)")
     p.add_argument("--model-store", help="run the full pipeline (camera path) with this model store")
+    p.add_argument("--no-fast-path", action="store_true", help="decisions over the router uplink only (no QUIC copy)")
     p.add_argument("--tcp-rto-min-ms", type=float, help="set net.ipv4.tcp_rto_min_us in the host namespaces")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--report", type=Path, default=Path("out/fleet"), help="output directory")
@@ -55,6 +56,7 @@ def run_fleet_bench(args: argparse.Namespace) -> int:
         requests=[("v1", "status", "")] + ([("v2", "snapshot", "")] if args.vehicles > 1 else []),
         work_dir=args.report / "work",
         tcp_rto_min_ms=args.tcp_rto_min_ms,
+        fast_path=not args.no_fast_path,
     )
     with FleetScenario(options) as scenario:
         run = scenario.run()

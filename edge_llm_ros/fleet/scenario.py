@@ -61,6 +61,8 @@ class FleetOptions:
     requests_at_s: float = 2.0
     work_dir: Path | None = None
     drain_s: float = 20.0
+    #: Send every decision a second time over the vehicle's QUIC path (links.fast_client_config).
+    fast_path: bool = True
     #: Lower the TCP minimum RTO in vehicle and cloud namespaces (Linux >= 6.11 sysctl); see docs.
     tcp_rto_min_ms: float | None = None
 
@@ -212,9 +214,10 @@ class FleetScenario:
                 str(start_file),
                 "--drain",
                 str(opts.drain_s),
-                "--fast-zenoh",
-                str(self._write(f"fast_{name}", fast_client_config(CLOUD_ADDRESS, self._creds[name]))),
             ]
+            if opts.fast_path:
+                fast = self._write(f"fast_{name}", fast_client_config(CLOUD_ADDRESS, self._creds[name]))
+                argv += ["--fast-zenoh", str(fast)]
             if opts.model_store:
                 argv += ["--model-store", opts.model_store]
             vehicles[name] = self._child(name, f"vehicle_{name}", argv)
