@@ -161,6 +161,7 @@ class FleetScenario:
                 ],
             )
             cloud_router.wait_log('"ready": true', 20.0)
+            self._routers_up = time.monotonic()
             routers = [
                 self._child(
                     n,
@@ -246,6 +247,7 @@ class FleetScenario:
                 raise RuntimeError(f"{child.name} did not finish within {bound} s; see {child.log}")
         time.sleep(0.3)  # last acks / records flushed
         usage = {c.name: c.usage() for c in self.children if c.name.startswith(("router_", "cloud"))}
+        usage["run"] = {"wall_s": time.monotonic() - self._routers_up, "drive_s": opts.drive_s}
         cloud_stats = self.cloud.command({"cmd": "stats"})["stats"]
         summaries = {n: json.loads((self.work / f"{n}.json").read_text(encoding="utf-8")) for n in self.names}
         records_path = self.work / "received.jsonl"
