@@ -126,18 +126,21 @@ class UplinkAgent:
                 )
                 for s in STREAMS
             }
-            # Every decision also goes once over a second path (a QUIC client session straight to
-            # the cloud router, see links.fast_client_config); the cloud keeps the first copy.
-            decision = STREAM_BY_NAME["decision"]
-            self._fast_session = zenoh.open(to_zenoh_config(fast_values)) if fast_values else None
-            self._fast = (self._fast_session or self._session).declare_publisher(
-                stream_key(vehicle, decision),
-                priority=_PRIORITY[decision.priority],
-                congestion_control=zenoh.CongestionControl.DROP,
-                express=True,
-                reliability=zenoh.Reliability.BEST_EFFORT,
-            )
-            self._closers += [*self._publishers.values(), self._fast]
+            # With `fast_values`, every decision also goes once over a second path (a QUIC client
+            # session straight to the cloud router, see links.fast_client_config); the cloud
+            # keeps the first copy. Without, decisions take the router uplink only.
+            self._fast: zenoh.Publisher | None = None
+            if fast_values:
+                decision = STREAM_BY_NAME["decision"]
+                self._fast_session = zenoh.open(to_zenoh_config(fast_values))
+                self._fast = self._fast_session.declare_publisher(
+                    stream_key(vehicle, decision),
+                    priority=_PRIORITY[decision.priority],
+                    congestion_control=zenoh.CongestionControl.DROP,
+                    express=True,
+                    reliability=zenoh.Reliability.BEST_EFFORT,
+                )
+            self._closers += [*self._publishers.values(), *([self._fast] if self._fast else [])]
             self._closers.append(self._session.declare_subscriber(ack_key(vehicle), self._on_ack))
             self._closers.append(
                 self._session.liveliness().declare_subscriber(CLOUD_ALIVE_KEY, self._on_cloud, history=True)
@@ -212,7 +215,7 @@ class UplinkAgent:
     def _send(self, stream: Stream, entry: Entry) -> None:
         if entry.sends:
             self._count(f"{stream.name}_resent")
-        elif stream.name == "decision":
+        elif stream.name == "decision" and self._fast is not None:
             try:
                 self._fast.put(entry.payload, attachment=pack_attachment(entry.seq, entry.stamp_ns, self.gid))
                 self._count("decision_fast_sent")
