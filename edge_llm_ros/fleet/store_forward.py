@@ -27,6 +27,8 @@ class Entry:
     stamp_ns: int  # when the vehicle published it (wall clock, ns)
     last_sent: float = float("-inf")  # monotonic s; -inf = never sent
     sends: int = 0
+    backoff: int = 0  # sends since the last flush: the resend wait doubles with each
+    epoch: int = 0  # the flush that last sent it
 
 
 class StoreAndForward:
@@ -39,6 +41,7 @@ class StoreAndForward:
         self._entries: OrderedDict[int, Entry] = OrderedDict()
         self._lock = threading.Lock()
         self.next_seq = 1
+        self._epoch = 0
         self.acked = 0
         self.overflowed = 0
         self.max_depth = 0
@@ -60,6 +63,7 @@ class StoreAndForward:
         with self._lock:
             entry.last_sent = now
             entry.sends += 1
+            entry.backoff += 1
 
     def ack(self, upto: int) -> int:
         """The cloud holds every sequence <= `upto`: forget them; returns how many were dropped."""
@@ -76,18 +80,41 @@ class StoreAndForward:
                 dropped += 1
             return dropped
 
-    def due(self, now: float, limit: int, everything: bool = False) -> list[Entry]:
+    def due(self, now: float, limit: int) -> list[Entry]:
         """Unacknowledged entries to send now: never sent, or not acked within their backoff.
 
-        The wait doubles with each send (resend_after_s, 2x, 4x, ... up to max_backoff_s), so a
-        link that is down but not yet known to be down is not flooded with the whole buffer over
-        and over; `everything` (the cloud is back) sends all of them at once.
+        The wait doubles with each send since the last flush (resend_after_s, 2x, 4x, ... up to
+        max_backoff_s), so a link that is down but not yet known to be down is not flooded with
+        the whole buffer over and over.
         """
         with self._lock:
             out = []
             for entry in self._entries.values():
-                wait = min(self.resend_after_s * 2 ** max(entry.sends - 1, 0), self.max_backoff_s)
-                if everything or now - entry.last_sent >= wait:
+                wait = min(self.resend_after_s * 2 ** max(entry.backoff - 1, 0), self.max_backoff_s)
+                if now - entry.last_sent >= wait:
+                    out.append(entry)
+                    if len(out) >= limit:
+                        break
+            return out
+
+    def start_flush(self) -> None:
+        """The cloud is reachable again: every unacked entry is to be sent once more, backoff reset."""
+        with self._lock:
+            self._epoch += 1
+            for entry in self._entries.values():
+                entry.backoff = 0
+
+    def flush_batch(self, limit: int) -> list[Entry]:
+        """The next (oldest first) entries not yet sent since start_flush(); [] when done.
+
+        Taken in batches so the backlog is paced into zenoh's transmit queue (a burst of a
+        whole cut's backlog overflows it, and what it drops waits for a resend).
+        """
+        with self._lock:
+            out = []
+            for entry in self._entries.values():
+                if entry.epoch < self._epoch:
+                    entry.epoch = self._epoch
                     out.append(entry)
                     if len(out) >= limit:
                         break

@@ -19,7 +19,12 @@ def test_unacked_messages_are_resent_until_acknowledged() -> None:
         buffer.mark_sent(entry, 1.5)
     assert buffer.due(now=3.0, limit=10) == []  # second resend waits twice as long
     assert [e.seq for e in buffer.due(now=3.6, limit=10)] == [4, 5]
-    assert [e.seq for e in buffer.due(now=0.6, limit=10, everything=True)] == [4, 5]
+    buffer.start_flush()  # a flush resets the backoff
+    assert [e.seq for e in buffer.due(now=3.6, limit=10)] == [4, 5]
+    buffer.start_flush()
+    assert [e.seq for e in buffer.flush_batch(limit=1)] == [4]
+    assert [e.seq for e in buffer.flush_batch(limit=10)] == [5]
+    assert buffer.flush_batch(limit=10) == []
     assert buffer.ack(2) == 0 and len(buffer) == 2  # a stale ack changes nothing
     buffer.ack(5)
     assert len(buffer) == 0 and buffer.max_depth == 5
