@@ -80,16 +80,18 @@ class StoreAndForward:
                 dropped += 1
             return dropped
 
-    def due(self, now: float, limit: int) -> list[Entry]:
+    def due(self, now: float, limit: int, flushed_only: bool = False) -> list[Entry]:
         """Unacknowledged entries to send now: never sent, or not acked within their backoff.
 
         The wait doubles with each send since the last flush (resend_after_s, 2x, 4x, ... up to
         max_backoff_s), so a link that is down but not yet known to be down is not flooded with
-        the whole buffer over and over.
+        the whole buffer over and over. `flushed_only`: only entries the current flush sent.
         """
         with self._lock:
             out = []
             for entry in self._entries.values():
+                if flushed_only and entry.epoch != self._epoch:
+                    continue  # during a flush, only what the flush already sent is resent
                 wait = min(self.resend_after_s * 2 ** max(entry.backoff - 1, 0), self.max_backoff_s)
                 if now - entry.last_sent >= wait:
                     out.append(entry)
@@ -104,14 +106,19 @@ class StoreAndForward:
             for entry in self._entries.values():
                 entry.backoff = 0
 
-    def flush_batch(self, limit: int) -> list[Entry]:
-        """The next (oldest first) entries not yet sent since start_flush(); [] when done.
+    def flush_batch(self, window: int) -> list[Entry]:
+        """The next entries (oldest first) of the flush, at most `window` unacknowledged at a time.
 
-        Taken in batches so the backlog is paced into zenoh's transmit queue (a burst of a
-        whole cut's backlog overflows it, and what it drops waits for a resend).
+        [] when nothing may or needs to go now. The window paces the backlog by the cloud's acks,
+        so it never outruns the uplink: a whole cut's backlog at once overflows zenoh's transmit
+        queue (and on a slow link the socket), and what is dropped there waits for a resend.
         """
         with self._lock:
-            out = []
+            in_flight = sum(1 for e in self._entries.values() if e.epoch == self._epoch)
+            limit = window - in_flight
+            out: list[Entry] = []
+            if limit <= 0:
+                return out
             for entry in self._entries.values():
                 if entry.epoch < self._epoch:
                     entry.epoch = self._epoch
@@ -119,6 +126,11 @@ class StoreAndForward:
                     if len(out) >= limit:
                         break
             return out
+
+    def flushing(self) -> bool:
+        """Entries remain that the current flush has not sent yet."""
+        with self._lock:
+            return any(e.epoch < self._epoch for e in self._entries.values())
 
     def __len__(self) -> int:
         with self._lock:

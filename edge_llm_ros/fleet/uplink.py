@@ -57,8 +57,9 @@ _PRIORITY = {
     "data_low": zenoh.Priority.DATA_LOW,
     "background": zenoh.Priority.BACKGROUND,
 }
-#: Messages per stream per 50 ms worker tick, resends and flushes alike.
-_BATCH = 20
+#: Backlog messages per stream sent but not yet acknowledged during a flush (~34 kB of decisions),
+#: and resends per stream per 50 ms tick.
+_WINDOW = 20
 _SOURCES = {  # stream -> (pipeline topic, type)
     "decision": (topics.DECISION_TOPIC, topics.STRING),
     "advisory": (topics.ADVISORY_TOPIC, topics.STRING),
@@ -270,26 +271,24 @@ class UplinkAgent:
         return bool(getattr(status, "matching", status))
 
     def _work(self) -> None:
-        flushing = False
         while not self._stop.wait(0.05):
             # After a cut, flush only once the route to the cloud's subscriber is back (its
             # liveliness token can arrive before its subscription): a flush into no route is lost.
-            # The backlog goes out in batches of _BATCH per 50 ms tick (400/s), paced into zenoh's
-            # transmit queue instead of overflowing it.
+            # The backlog goes out paced by the cloud's acks (at most _WINDOW per stream sent and
+            # unacknowledged), so it never outruns the uplink into zenoh's dropping queue.
             if self.cloud_alive.is_set():
                 if self._flush.is_set() and self._has_route():
                     self._flush.clear()
                     for buffer in self.buffers.values():
                         buffer.start_flush()
-                    flushing = True
-                sent = 0
                 for name, buffer in self.buffers.items():
-                    batch = buffer.flush_batch(_BATCH) if flushing else buffer.due(time.monotonic(), _BATCH)
+                    now = time.monotonic()
+                    if buffer.flushing():  # lost in flight: resent by backoff, so the window moves
+                        batch = buffer.due(now, _WINDOW, flushed_only=True) + buffer.flush_batch(_WINDOW)
+                    else:
+                        batch = buffer.due(now, _WINDOW)
                     for entry in batch:
                         self._send(STREAM_BY_NAME[name], entry)
-                    sent += len(batch)
-                if flushing and not sent:
-                    flushing = False
             if self._snapshot_due.is_set() and self._latest_image is not None:
                 self._snapshot_due.clear()
                 self._last_snapshot = time.monotonic()
