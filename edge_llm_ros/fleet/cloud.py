@@ -107,9 +107,7 @@ class CloudSubscriber:
                 self._records.flush()
             for vehicle, per_stream in acks.items():
                 try:
-                    self.session.put(
-                        ack_key(vehicle), json.dumps(per_stream).encode(), priority=zenoh.Priority.INTERACTIVE_HIGH
-                    )
+                    self.session.put(ack_key(vehicle), json.dumps(per_stream).encode(), priority=zenoh.Priority.DATA)
                 except zenoh.ZError:
                     with self._lock:
                         self._dirty.add(vehicle)

@@ -8,7 +8,7 @@ store-and-forward sequence the cloud acknowledges. Control keys (acks, operator 
 cloud's liveliness) live under `fleet/`.
 
 Policy sits in the vehicle router's config, not only in the publisher: per-stream priority
-(`qos/network` overwrite, decisions `real_time` + express) and per-stream rate limits
+(`qos/network` overwrite; decisions `data` + express, the bulk below, see STREAMS) and per-stream rate limits
 (`downsampling` on egress over TLS and QUIC, i.e. the uplink), so a misbehaving publisher on the vehicle
 cannot flood the uplink or jump the decision queue.
 """
@@ -51,14 +51,19 @@ class Stream:
     max_hz: float = 0.0
 
 
+# Priorities: zenoh 1.10 sends declarations (e.g. the key expressions a router maps for the next
+# hop) at priority `data`. A sample of a higher priority can overtake a declaration it depends on
+# in the transmit queues; after an uplink reconnect the cloud router then dropped the restored
+# vehicle's data ("Route data with unknown scope") for up to ~10 s. So nothing goes above `data`:
+# decisions and advisories share its FIFO queue with the declarations, the bulk goes below.
 STREAMS: tuple[Stream, ...] = (
-    Stream("decision", topics.DECISION_TOPIC, topics.STRING, True, "real_time"),
-    Stream("advisory", topics.ADVISORY_TOPIC, topics.STRING, True, "interactive_high"),
+    Stream("decision", topics.DECISION_TOPIC, topics.STRING, True, "data"),
+    Stream("advisory", topics.ADVISORY_TOPIC, topics.STRING, True, "data"),
     # Latest-wins, summarised: the decision record already names every object and its class.
     Stream("detections", topics.DETECTIONS_TOPIC, topics.DETECTIONS, False, "data_low", 5.0),
-    Stream("diagnostics", topics.DIAGNOSTICS_TOPIC, topics.DIAGNOSTICS, False, "data", 1.0),
+    Stream("diagnostics", topics.DIAGNOSTICS_TOPIC, topics.DIAGNOSTICS, False, "data_low", 1.0),
     # Event-triggered (a BRAKE), downsampled JPEG.
-    Stream("snapshot", "/edge_llm/snapshot/compressed", COMPRESSED_IMAGE, False, "data_low", 2.0),
+    Stream("snapshot", "/edge_llm/snapshot/compressed", COMPRESSED_IMAGE, False, "background", 2.0),
     # Raw camera frames: only after an operator asks, and then at most 1 Hz.
     Stream("raw_camera", "/camera/image_raw", topics.IMAGE, False, "background", 1.0),
 )
@@ -141,11 +146,11 @@ def vehicle_router_config(cloud_address: str, creds: HostCredentials, lease_ms: 
     config["transport/link/tx/queue/congestion_control/drop/wait_before_drop"] = 50_000
     config["transport/link/tx/queue/size"] = {
         "control": 2,
-        "real_time": 8,
-        "interactive_high": 4,
+        "real_time": 2,
+        "interactive_high": 2,
         "interactive_low": 2,
         "data_high": 2,
-        "data": 4,
+        "data": 8,  # decisions, advisories (and zenoh's declarations)
         "data_low": 4,
         "background": 2,
     }
@@ -165,7 +170,7 @@ def vehicle_router_config(cloud_address: str, creds: HostCredentials, lease_ms: 
             "flows": ["egress"],
             "messages": ["put"],
             "key_exprs": [stream_pattern(s)],
-            "overwrite": {"priority": s.priority, **({"express": True} if s.priority == "real_time" else {})},
+            "overwrite": {"priority": s.priority, **({"express": True} if s.reliable else {})},
         }
         for s in STREAMS
     ]

@@ -124,7 +124,7 @@ class UplinkAgent:
                     stream_key(vehicle, s),
                     priority=_PRIORITY[s.priority],
                     congestion_control=zenoh.CongestionControl.DROP,
-                    express=s.priority == "real_time",
+                    express=s.reliable,
                     reliability=zenoh.Reliability.RELIABLE if s.reliable else zenoh.Reliability.BEST_EFFORT,
                 )
                 for s in STREAMS
