@@ -49,7 +49,8 @@ class StoreAndForward:
     def add(self, payload: bytes, stamp_ns: int) -> Entry:
         """Buffer a new message under the next sequence number."""
         with self._lock:
-            entry = Entry(self.next_seq, payload, stamp_ns)
+            # Born in the current flush epoch: a new message is sent live, not part of a backlog.
+            entry = Entry(self.next_seq, payload, stamp_ns, epoch=self._epoch)
             self.next_seq += 1
             self._entries[entry.seq] = entry
             while len(self._entries) > self.capacity:

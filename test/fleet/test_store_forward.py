@@ -42,6 +42,8 @@ def test_a_flush_sends_the_backlog_in_an_ack_paced_window() -> None:
     buffer.ack(3)
     assert [e.seq for e in buffer.flush_batch(window=2)] == [4]
     assert not buffer.flushing()
+    buffer.add(b"live", 9)  # sent live after the flush: not part of the backlog
+    assert not buffer.flushing() and buffer.flush_batch(window=2) == []
 
 
 def test_capacity_drops_oldest_and_counts_them() -> None:
