@@ -28,7 +28,8 @@ class Entry:
     last_sent: float = float("-inf")  # monotonic s; -inf = never sent
     sends: int = 0
     backoff: int = 0  # sends since the last flush: the resend wait doubles with each
-    epoch: int = 0  # the flush that last sent it
+    backlog: bool = False  # unacked when the current flush began
+    flush_sent: bool = False  # sent by the current flush
 
 
 class StoreAndForward:
@@ -41,7 +42,6 @@ class StoreAndForward:
         self._entries: OrderedDict[int, Entry] = OrderedDict()
         self._lock = threading.Lock()
         self.next_seq = 1
-        self._epoch = 0
         self.acked = 0
         self.overflowed = 0
         self.max_depth = 0
@@ -49,8 +49,7 @@ class StoreAndForward:
     def add(self, payload: bytes, stamp_ns: int) -> Entry:
         """Buffer a new message under the next sequence number."""
         with self._lock:
-            # Born in the current flush epoch: a new message is sent live, not part of a backlog.
-            entry = Entry(self.next_seq, payload, stamp_ns, epoch=self._epoch)
+            entry = Entry(self.next_seq, payload, stamp_ns)  # sent live: never part of a backlog
             self.next_seq += 1
             self._entries[entry.seq] = entry
             while len(self._entries) > self.capacity:
@@ -91,7 +90,7 @@ class StoreAndForward:
         with self._lock:
             out = []
             for entry in self._entries.values():
-                if flushed_only and entry.epoch != self._epoch:
+                if flushed_only and not (entry.backlog and entry.flush_sent):
                     continue  # during a flush, only what the flush already sent is resent
                 wait = min(self.resend_after_s * 2 ** max(entry.backoff - 1, 0), self.max_backoff_s)
                 if now - entry.last_sent >= wait:
@@ -103,9 +102,9 @@ class StoreAndForward:
     def start_flush(self) -> None:
         """The cloud is reachable again: every unacked entry is to be sent once more, backoff reset."""
         with self._lock:
-            self._epoch += 1
             for entry in self._entries.values():
                 entry.backoff = 0
+                entry.backlog, entry.flush_sent = True, False
 
     def flush_batch(self, window: int) -> list[Entry]:
         """The next entries (oldest first) of the flush, at most `window` unacknowledged at a time.
@@ -115,14 +114,16 @@ class StoreAndForward:
         queue (and on a slow link the socket), and what is dropped there waits for a resend.
         """
         with self._lock:
-            in_flight = sum(1 for e in self._entries.values() if e.epoch == self._epoch)
+            # Only the backlog counts: live messages behind a gap are unacked too, and counting
+            # them would close the window on the very messages that fill the gap.
+            in_flight = sum(1 for e in self._entries.values() if e.backlog and e.flush_sent)
             limit = window - in_flight
             out: list[Entry] = []
             if limit <= 0:
                 return out
             for entry in self._entries.values():
-                if entry.epoch < self._epoch:
-                    entry.epoch = self._epoch
+                if entry.backlog and not entry.flush_sent:
+                    entry.flush_sent = True
                     out.append(entry)
                     if len(out) >= limit:
                         break
@@ -131,7 +132,7 @@ class StoreAndForward:
     def flushing(self) -> bool:
         """Entries remain that the current flush has not sent yet."""
         with self._lock:
-            return any(e.epoch < self._epoch for e in self._entries.values())
+            return any(e.backlog and not e.flush_sent for e in self._entries.values())
 
     def __len__(self) -> int:
         with self._lock:
