@@ -51,11 +51,12 @@ class Stream:
     max_hz: float = 0.0
 
 
-# Priorities: zenoh 1.10 sends declarations (e.g. the key expressions a router maps for the next
-# hop) at priority `data`. A sample of a higher priority can overtake a declaration it depends on
-# in the transmit queues; after an uplink reconnect the cloud router then dropped the restored
-# vehicle's data ("Route data with unknown scope") for up to ~10 s. So nothing goes above `data`:
-# decisions and advisories share its FIFO queue with the declarations, the bulk goes below.
+# Priorities: nothing above `data`. zenoh 1.10 may send a router's key-expression declarations
+# at `data` (its DECLARE QoS); a higher-priority sample can then overtake a declaration it
+# depends on, and after a reconnect the cloud router dropped a restored vehicle's data as "Route
+# data with unknown scope" for seconds. Keeping decisions in the `data` FIFO did not make that go
+# away on a 1 Mbit/s uplink (docs/scaling.md), so this is a suspicion, not a fix; the bulk still
+# goes below decisions.
 STREAMS: tuple[Stream, ...] = (
     Stream("decision", topics.DECISION_TOPIC, topics.STRING, True, "data"),
     Stream("advisory", topics.ADVISORY_TOPIC, topics.STRING, True, "data"),
