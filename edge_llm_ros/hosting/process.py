@@ -79,8 +79,16 @@ def run_node(node_cls: type[ManagedNode], default_name: str, argv: list[str] | N
     settings = yaml.safe_load(config_file.read_text(encoding="utf-8")) if config_file else None
     bus = create_bus(args.transport, settings)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    hosted: list[ManagedNode] = []
+
+    def on_signal(*_: object) -> None:
+        # Tell the node before anything stops (a manager must not fail over leaving nodes).
+        for node in hosted:
+            node.on_host_signal()
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         context = NodeContext(
             bus=bus,
@@ -89,6 +97,7 @@ def run_node(node_cls: type[ManagedNode], default_name: str, argv: list[str] | N
         )
         overrides = {k: yaml.safe_load(v) for k, v in _split(args.param, "parameter").items()}
         node = node_cls(context, NodeOptions(args.name, args.namespace, overrides, _split(args.remap, "remap")))
+        hosted.append(node)
         exporter = None
         if args.metrics_port is not None:
             from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter

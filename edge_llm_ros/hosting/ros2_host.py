@@ -352,10 +352,17 @@ def run_ros2_node(node_cls: type[ManagedNode], default_name: str, argv: list[str
     rclpy.init(args=[default_name, *argv])
     context = get_default_context()
     stop = threading.Event()
-    context.on_shutdown(stop.set)
     host: HostLifecycleNode | None = None
     bus: Ros2Bus | None = None
     managed: ManagedNode | None = None
+
+    def on_shutdown() -> None:
+        # rclpy's Ctrl-C: tell the node first (a manager must not fail over leaving nodes).
+        if managed is not None:
+            managed.on_host_signal()
+        stop.set()
+
+    context.on_shutdown(on_shutdown)
     spinner: ExecutorThread | None = None
     exporter: TelemetryExporter | None = None
     root = logging.getLogger("edge_llm_ros")
@@ -395,7 +402,8 @@ def run_ros2_node(node_cls: type[ManagedNode], default_name: str, argv: list[str
         while code == 0 and not stop.wait(0.1) and managed.state is not State.FINALIZED:
             pass
     except KeyboardInterrupt:
-        pass
+        if managed is not None:
+            managed.on_host_signal()
     finally:
         if spinner is not None:
             spinner.stop()

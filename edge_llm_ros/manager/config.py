@@ -27,14 +27,17 @@ class ManagerConfig:
     heartbeat_period_s: float = 0.01
     #: No heartbeat for this long from an active instance that has a standby: fail over.
     heartbeat_timeout_s: float = 0.05
-    #: Silence that condemns every other instance (an active one without standby, which is then
-    #: restarted in place, or a standby). Acting costs seconds there, so be surer first.
-    restart_timeout_s: float = 0.5
+    #: Silence (no heartbeat and no answered get_state) that condemns every other instance (an
+    #: active one without a ready standby, which is then restarted in place, or a standby).
+    #: Acting costs seconds there and frames go undecided, so a busy CPU's hiccups must not
+    #: reach it: well above any scheduling stall (seconds, not tens of ms).
+    restart_timeout_s: float = 2.0
     #: How often the monitor looks at heartbeat ages (detection time <= timeout + this).
     check_period_s: float = 0.005
     #: A node whose executor has not ticked for this long is hung (0 = do not check).
     executor_stall_timeout_s: float = 2.0
-    #: Poll get_state of active nodes this often (0 = off); no answer within the timeout = hung.
+    #: Poll get_state of active nodes this often (0 = off). An answer is a sign of life; an
+    #: unanswered call is only a suspicion (counted), a verdict only after restart_timeout_s.
     get_state_period_s: float = 0.25
     get_state_timeout_s: float = 0.2
     #: A spawned process must send its first heartbeat within this.
@@ -71,6 +74,11 @@ class ManagerConfig:
             raise ValueError(
                 f"heartbeat_timeout_s ({self.heartbeat_timeout_s}) must exceed heartbeat_period_s "
                 f"({self.heartbeat_period_s})"
+            )
+        if self.restart_timeout_s < self.heartbeat_timeout_s:
+            raise ValueError(
+                f"restart_timeout_s ({self.restart_timeout_s}) must be >= heartbeat_timeout_s "
+                f"({self.heartbeat_timeout_s}): a restart must need more evidence than a switch"
             )
         for name, value in self.standbys.items():
             if value < 0:

@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -116,9 +116,25 @@ class ManagerCore:
         self._poller: threading.Thread | None = None
         self._workers = ThreadPoolExecutor(2, thread_name_prefix="manager-respawn")
         self._unwatch_liveliness: Callable[[], None] | None = None
+        #: Instances a deactivation is under way for (monitor.py: stray actives).
+        self._demoting: set[str] = set()
         self.brought_up = False
         self.running = False
-        self.counters: dict[str, int] = {"failovers": 0, "respawns": 0, "swaps": 0, "rollbacks": 0}
+        self.counters: dict[str, int] = {
+            "failovers": 0,
+            "respawns": 0,
+            "swaps": 0,
+            "rollbacks": 0,
+            #: instances declared failed (by cause in `verdicts`)
+            "verdicts": 0,
+            #: instances that came back active beside the active one and were deactivated
+            "demotions": 0,
+        }
+        #: (kind, cause) -> instances declared failed on that evidence (see monitor.py causes).
+        self.verdicts: Counter[tuple[str, str]] = Counter()
+        #: (kind, sign) -> slow answers that did NOT condemn anyone (a late heartbeat without a
+        #: standby, an unanswered get_state): what to look at when tuning the timeouts.
+        self.suspicions: Counter[tuple[str, str]] = Counter()
 
     # ================================================================== plumbing
     def _now_ns(self) -> int:
@@ -190,7 +206,8 @@ class ManagerCore:
         return InstanceSpec(inst.name, inst.kind, overrides, inst.namespace)
 
     def _spawn(self, inst: Instance) -> None:
-        inst.reset_incarnation()
+        # Without a spawner nothing was killed: the old process may resume and must be heard.
+        inst.reset_incarnation(dead=self.spawner is not None)
         inst.failure = ""
         if self.spawner is not None:
             self.spawner.spawn(self._spec(inst))
@@ -314,13 +331,17 @@ class ManagerCore:
                 for g in self._groups.values()
             ]
             events = list(self._events)[-20:]
+            verdicts, suspicions = _nested(self.verdicts), _nested(self.suspicions)
+            counters = dict(self.counters)
         return {
             "running": self.running,
             "brought_up": self.brought_up,
             "heartbeat_period_s": self.config.heartbeat_period_s,
             "heartbeat_timeout_s": self.config.heartbeat_timeout_s,
             "nodes": groups,
-            "counters": dict(self.counters),
+            "counters": counters,
+            "verdicts": verdicts,
+            "suspicions": suspicions,
             "events": events,
         }
 
@@ -340,3 +361,11 @@ class ManagerCore:
         """Instance names, optionally only those in `roles`."""
         wanted = set(roles) if roles is not None else None
         return [i.name for i in self.instances() if wanted is None or i.role in wanted]
+
+
+def _nested(counts: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    """{(kind, cause): n} -> {kind: {cause: n}} (JSON-ready)."""
+    out: dict[str, dict[str, int]] = {}
+    for (kind, cause), n in sorted(counts.items()):
+        out.setdefault(kind, {})[cause] = n
+    return out

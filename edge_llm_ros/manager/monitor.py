@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -17,12 +18,35 @@ _log = logging.getLogger(__name__)
 
 #: A liveliness loss this soon after an instance was (re)spawned belongs to its previous incarnation.
 _STALE_LIVELINESS_S = 0.1
+#: Fencing a failed active instance the manager cannot kill (no spawner: ros2 launch) by asking
+#: it to deactivate: bounded, since a stopped node never answers and the switch must not wait.
+_FENCE_TIMEOUT_S = 0.1
+
+# Verdict causes: the evidence an instance was declared failed on (status()["verdicts"]).
+PROCESS_EXITED = "process_exited"
+LIVELINESS_LOST = "liveliness_lost"
+NO_SIGN_OF_LIFE = "no_sign_of_life"
+EXECUTOR_STALLED = "executor_stalled"
+FINALIZED = "finalized"
+#: Beats go on but services stay unanswered for the restart timeout (wedged transport threads).
+WEDGED = "services_wedged"
+#: A lifecycle call the manager made was refused or unanswered (failover, swap, start).
+REFUSED = "transition_failed"
 
 
 class HealthMonitor(ManagerCore):
     """Health monitoring, failure handling and warm-standby failover of the lifecycle manager."""
 
     # ================================================================== monitor
+    def begin_shutdown(self) -> None:
+        """The process is going down (SIGINT/SIGTERM): nodes that leave from now on are not failures.
+
+        Called from a signal handler, before shutdown(): under ros2 launch every node gets the
+        signal at once and would otherwise be failed over (and logged as an error) one by one.
+        """
+        self.running = False
+        self._stop.set()
+
     def start_monitor(self) -> None:
         """Start the health monitor (idempotent); bring_up() calls it."""
         if self._monitor is not None:
@@ -42,9 +66,15 @@ class HealthMonitor(ManagerCore):
                 _log.exception("health check failed; monitoring goes on")
 
     def check(self) -> None:
-        """One health pass: liveliness events, exited processes, heartbeat ages, executor lag."""
+        """One health pass: liveliness events, exited processes, signs of life, executor lag.
+
+        A verdict needs evidence of death: the process exited, its liveliness token is gone, the
+        node reports itself finalized or its executor stalled, or it gave no sign of life (no
+        heartbeat, no answered get_state) for the timeout that fits its situation. A slow answer
+        alone is only counted (suspicions), never acted on.
+        """
         now = time.monotonic()
-        failures: list[tuple[Instance, str]] = []
+        failures: list[tuple[Instance, str, str]] = []
         while True:
             try:
                 fqn, _alive, at = self._liveliness.get_nowait()
@@ -58,7 +88,7 @@ class HealthMonitor(ManagerCore):
             if inst is None or inst.role is Role.STARTING or at < inst.started_at + _STALE_LIVELINESS_S:
                 continue
             if inst.role in MONITORED and inst.seen:
-                failures.append((inst, "left the bus (liveliness lost)"))
+                failures.append((inst, "left the bus (liveliness lost)", LIVELINESS_LOST))
         if self.spawner is not None:
             for name in self.spawner.exited():
                 inst = self._find_name(name)
@@ -67,7 +97,7 @@ class HealthMonitor(ManagerCore):
                 if inst.role is Role.STARTING:
                     inst.failure = "process exited"
                 elif inst.role in MONITORED:
-                    failures.append((inst, "process exited"))
+                    failures.append((inst, "process exited", PROCESS_EXITED))
         fast = self.config.heartbeat_timeout_s
         slow = max(fast, self.config.restart_timeout_s)
         stall = self.config.executor_stall_timeout_s
@@ -75,29 +105,82 @@ class HealthMonitor(ManagerCore):
             watched = [i for i in self._by_fqn.values() if i.role in MONITORED and i.role is not Role.STARTING]
         for inst in watched:
             beat = inst.last_beat
-            if beat is None:
+            if beat is None and not (inst.role is Role.ACTIVE and inst.last_answer_at > 0):
+                # Never beat: a node watched by get_state polling only (ros2 launch without
+                # heartbeats) is judged once polling has heard it; other such nodes not at all.
                 continue
             # Only an active instance with a warm standby ready to take over gets the fast
-            # verdict: a false alarm there costs a switch (ms); elsewhere, e.g. right after a
-            # failover while the replacement standby is still starting, it costs a restart.
+            # verdict: a false alarm there costs a switch (ms), and the node is demoted, not
+            # killed, if it comes back. Elsewhere a verdict means a restart (seconds of model
+            # loading on a CPU that is already busy, frames undecided meanwhile): be sure first.
             protected = inst.role is Role.ACTIVE and self._has_ready_standby(self._groups[inst.kind])
             timeout = fast if protected else slow
-            age = now - inst.last_beat_at
-            if age > timeout:
-                failures.append((inst, f"no heartbeat for {age * 1e3:.0f} ms (timeout {timeout * 1e3:.0f} ms)"))
-            elif stall > 0 and beat.executor_lag_s > stall:
-                failures.append((inst, f"executor stalled for {beat.executor_lag_s:.2f} s"))
-            elif beat.state is State.FINALIZED:
-                failures.append((inst, "node finalized"))
+            silence = now - inst.last_life_at
+            if silence > timeout:
+                what = "no heartbeat" if beat is not None else "get_state unanswered"
+                failures.append(
+                    (inst, f"{what} for {silence * 1e3:.0f} ms (timeout {timeout * 1e3:.0f} ms)", NO_SIGN_OF_LIFE)
+                )
+            elif beat is not None and stall > 0 and beat.executor_lag_s > stall:
+                failures.append((inst, f"executor stalled for {beat.executor_lag_s:.2f} s", EXECUTOR_STALLED))
+            elif beat is not None and beat.state is State.FINALIZED:
+                failures.append((inst, "node finalized", FINALIZED))
+            elif silence > fast and inst.role is Role.ACTIVE:
+                if not inst.late:
+                    inst.late = True  # one suspicion per late episode, not one per check
+                    with self._lock:
+                        self.suspicions[(inst.kind, "heartbeat_late")] += 1
+            else:
+                inst.late = False
         seen: set[str] = set()
-        for inst, reason in failures:
+        for inst, reason, cause in failures:
             if inst.name not in seen:
                 seen.add(inst.name)
-                self.fail(inst, reason)
+                self.fail(inst, reason, cause)
+        self._demote_stray_actives()
+
+    def _demote_stray_actives(self) -> None:
+        # A node that comes back after a verdict (a stopped process the manager could not kill,
+        # under ros2 launch) still believes it is active: step it back, so that at most one
+        # instance per kind serves. Only beats sent after its role changed say so.
+        with self._lock:
+            strays = [
+                i
+                for g in self._groups.values()
+                if g.active is not None
+                for i in g.instances
+                if i.role is not Role.ACTIVE
+                and i.role is not Role.RETIRED
+                and i.last_beat is not None
+                and i.last_beat.state is State.ACTIVE
+                and i.last_beat_at > i.role_since
+                and i.name not in self._demoting
+            ]
+            for inst in strays:
+                self._demoting.add(inst.name)
+        for inst in strays:
+            # Its own thread: the respawn workers may all be waiting for processes to come up.
+            threading.Thread(target=self._demote, args=(inst,), name=f"demote-{inst.name}", daemon=True).start()
+
+    def _demote(self, inst: Instance) -> None:
+        try:
+            reason = self._transition(inst, "deactivate", self.config.deactivate_timeout_s)
+            if reason is None:
+                with self._lock:
+                    self.counters["demotions"] += 1
+                _log.warning("%s came back active beside the active instance; deactivated it", inst.name)
+            else:
+                _log.warning("demoting %s: %s", inst.name, reason)
+        finally:
+            with self._lock:
+                self._demoting.discard(inst.name)
 
     def _poll_loop(self) -> None:
-        # A second, independent signal: a node that beats but whose services do not answer
-        # (e.g. its transport threads are wedged) is hung as far as the manager is concerned.
+        # A second sign of life: an answered get_state shows a node alive even when its beats
+        # are late (a busy CPU). An unanswered one is NOT a verdict by itself: a loaded node can
+        # take longer than the timeout to answer. Only silence on every channel for the
+        # restart timeout condemns a node (check()), or services that stay unanswered that long
+        # while beats go on (wedged transport threads).
         while not self._stop.wait(self.config.get_state_period_s):
             with self._lock:
                 actives = [g.active for g in self._groups.values() if g.active is not None]
@@ -107,8 +190,20 @@ class HealthMonitor(ManagerCore):
                 try:
                     self.port.client(inst.fqn).get_state(self.config.get_state_timeout_s)
                 except NodeUnreachableError as exc:
-                    if inst.role is Role.ACTIVE:
-                        self.fail(inst, f"get_state unanswered: {exc}")
+                    now = time.monotonic()
+                    with self._lock:
+                        self.suspicions[(inst.kind, "get_state_unanswered")] += 1
+                        if not inst.unanswered_since:
+                            inst.unanswered_since = now
+                        wedged = now - inst.unanswered_since > max(
+                            self.config.restart_timeout_s, self.config.heartbeat_timeout_s
+                        )
+                    if wedged and inst.role is Role.ACTIVE and inst.last_beat is not None:
+                        self.fail(inst, f"get_state unanswered for {now - inst.unanswered_since:.1f} s: {exc}", WEDGED)
+                else:
+                    with self._lock:
+                        inst.last_answer_at = time.monotonic()
+                        inst.unanswered_since = 0.0
 
     def _find_name(self, name: str) -> Instance | None:
         with self._lock:
@@ -119,22 +214,28 @@ class HealthMonitor(ManagerCore):
         return None
 
     # ================================================================== failure handling
-    def fail(self, inst: Instance, reason: str) -> None:
-        """Declare `inst` failed: kill it, fail over if it was active, respawn it.
+    def fail(self, inst: Instance, reason: str, cause: str = REFUSED) -> None:
+        """Declare `inst` failed on evidence `cause`: fence it, fail over if it was active, respawn it.
 
         Called by the monitor thread (or by a step that found the node unusable).
         """
         detected_ns = self._now_ns()
         with self._lock:
-            if inst.role not in MONITORED:
-                return
+            if inst.role not in MONITORED or self._stop.is_set():
+                return  # shutting down: nodes leaving now are not failures
             old_role = inst.role
             inst.set_role(Role.FAILED)
             inst.failure = reason
+            self.verdicts[(inst.kind, cause)] += 1
+            self.counters["verdicts"] += 1
         beat = inst.last_beat
-        # Kill first: a stopped (SIGSTOP) process must never wake up and publish next to the
-        # standby we are about to activate.
+        # Fence first: a stopped (SIGSTOP) process must never wake up and publish next to the
+        # standby we are about to activate. SIGKILL where we can; else ask it to step back
+        # (bounded), and _demote_stray_actives() catches it if it comes back active anyway.
         self._kill(inst)
+        if self.spawner is None and old_role is Role.ACTIVE:
+            with contextlib.suppress(NodeUnreachableError):
+                self.port.client(inst.fqn).change_state("deactivate", _FENCE_TIMEOUT_S)
         _log.warning("%s (%s) failed: %s", inst.name, old_role.value, reason)
         record: dict[str, Any] = {
             "event": "failure",
@@ -142,6 +243,7 @@ class HealthMonitor(ManagerCore):
             "instance": inst.name,
             "role": old_role.value,
             "reason": reason,
+            "cause": cause,
             "pid": beat.pid if beat is not None else None,
             "last_beat_ns": beat.stamp_ns if beat is not None else None,
             "detected_ns": detected_ns,
@@ -190,9 +292,13 @@ class HealthMonitor(ManagerCore):
                     self.counters["rollbacks"] += 1
                 _log.warning("failover: %s took over %s", candidate.name, record["instance"])
                 return
-            self.fail(candidate, why)
+            self.fail(candidate, why, REFUSED)
         record["activated"] = None
-        _log.error("failover of %s: no standby could take over", group.kind)
+        if group.standbys > 0:
+            _log.error("failover of %s: no standby could take over", group.kind)
+        else:
+            # Not a surprise where none was asked for: the respawn restarts it in place.
+            _log.warning("%s has no standby: restarting it", group.kind)
 
     def _has_ready_standby(self, group: Group) -> bool:
         with self._lock:
@@ -257,6 +363,15 @@ class HealthMonitor(ManagerCore):
                     return Role.ACTIVE
             except NodeUnreachableError:
                 pass
+        # An adopted node that is still active (it came back after a verdict it could not be
+        # killed for) steps back: one active instance per kind.
+        if inst.state is State.ACTIVE:
+            reason = self._transition(inst, "deactivate", self.config.deactivate_timeout_s)
+            if reason is not None:
+                _log.warning("settling %s as a standby: %s", inst.name, reason)
+            else:
+                with self._lock:
+                    self.counters["demotions"] += 1
         with self._lock:
             inst.set_role(Role.STANDBY)
         return Role.STANDBY

@@ -64,6 +64,13 @@ class Instance:
     #: what to look at before tightening heartbeat_timeout_s on a busy machine.
     max_beat_gap_s: float = 0.0
     beats: int = 0
+    #: time.monotonic() of the last answered get_state: a sign of life as good as a heartbeat
+    #: (a busy node whose beats are late but whose services answer is alive).
+    last_answer_at: float = 0.0
+    #: time.monotonic() since when get_state polls went unanswered (0 = the last one answered).
+    unanswered_since: float = 0.0
+    #: The current silence already passed the fast timeout and was counted as a suspicion.
+    late: bool = False
     #: Lifecycle state: from the newest of (heartbeat, transition the manager completed).
     state: State | None = None
     state_ns: int = 0
@@ -88,18 +95,28 @@ class Instance:
         """Heard from this incarnation (a heartbeat, or an answered get_state)."""
         return self.last_beat is not None or self.reachable
 
+    @property
+    def last_life_at(self) -> float:
+        """time.monotonic() of the last sign of life: a heartbeat or an answered get_state."""
+        return max(self.last_beat_at, self.last_answer_at)
+
     def set_role(self, role: Role) -> None:
         """Change role and remember when."""
         self.role = role
         self.role_since = time.monotonic()
 
-    def reset_incarnation(self) -> None:
-        """Forget the dead process; the next heartbeat from a new pid is the new incarnation."""
-        if self.last_beat is not None:
+    def reset_incarnation(self, dead: bool = True) -> None:
+        """Forget the dead process; the next heartbeat from a new pid is the new incarnation.
+
+        `dead=False` where the manager could not kill the process (ros2 launch started it): the
+        same process may resume, and its beats must then be heard so that it can be demoted.
+        """
+        if dead and self.last_beat is not None:
             self.dead_incarnations.add(self.last_beat.incarnation)
         self.last_beat = None
         self.last_beat_at = 0.0
         self.reachable = False
+        self.last_answer_at, self.unanswered_since, self.late = 0.0, 0.0, False
         self.started_at = time.monotonic()
         self.state, self.state_ns = None, 0
         self.max_beat_gap_s, self.beats = 0.0, 0

@@ -51,14 +51,21 @@ def _manager_parameters() -> ParameterSchema:
             "heartbeat_timeout_s", "float", 0.05, "Silence that fails over an active node", min=0.003, max=60.0
         ),
         ParameterSpec(
-            "restart_timeout_s", "float", 0.5, "Silence that restarts a node without standby", min=0.003, max=600.0
+            "restart_timeout_s",
+            "float",
+            2.0,
+            "Silence (no heartbeat, no get_state answer) that restarts a node without a ready standby",
+            min=0.5,
+            max=600.0,
         ),
         ParameterSpec("check_period_s", "float", 0.005, "Health check period", min=0.001, max=5.0),
         ParameterSpec(
             "executor_stall_timeout_s", "float", 2.0, "Executor lag that means hung (0 = off)", min=0.0, max=600.0
         ),
         ParameterSpec("get_state_period_s", "float", 0.25, "Poll active nodes' get_state (0 = off)", min=0.0, max=60.0),
-        ParameterSpec("get_state_timeout_s", "float", 0.2, min=0.001, max=60.0),
+        ParameterSpec(
+            "get_state_timeout_s", "float", 0.2, "A slower answer is counted, not a verdict", min=0.001, max=60.0
+        ),
         ParameterSpec("spawn_timeout_s", "float", 60.0, "First heartbeat of a started process", min=0.1, max=3600.0),
         ParameterSpec("configure_timeout_s", "float", 60.0, "Configure (model load)", min=0.01, max=3600.0),
         ParameterSpec("activate_timeout_s", "float", 2.0, min=0.001, max=600.0),
@@ -211,6 +218,11 @@ class LifecycleManagerNode(ManagedNode):
             self._teardown()
         return CallbackReturn.SUCCESS
 
+    def on_host_signal(self) -> None:
+        # Ctrl-C / SIGTERM: the managed nodes are leaving too; that is no failure to fail over.
+        if hasattr(self, "manager"):
+            self.manager.begin_shutdown()
+
     def _teardown(self) -> None:
         self.manager.shutdown()
         for service in self._manager_services:
@@ -284,7 +296,20 @@ class LifecycleManagerNode(ManagedNode):
                 )
         from edge_llm_ros.nodes.convert import header
 
+        # The verdicts and suspicions, by kind and cause: a false failover shows up here.
+        status = self.manager.status()
+        counts = [kv_cls(key=k, value=str(v)) for k, v in status["counters"].items()]
+        for section in ("verdicts", "suspicions"):
+            for kind, causes in status[section].items():
+                counts += [kv_cls(key=f"{section}.{kind}.{cause}", value=str(n)) for cause, n in causes.items()]
+        statuses.append(
+            status_cls(
+                level=0,
+                name=f"{self.name}: health verdicts",
+                message=f"{status['counters'].get('verdicts', 0)} verdicts",
+                hardware_id="",
+                values=counts,
+            )
+        )
         array_cls = self.codec.msg_class(topics.DIAGNOSTICS)
         self.diagnostics_pub.publish(array_cls(header=header(self.codec, self.now_ns(), ""), status=statuses))
-
-

@@ -461,6 +461,9 @@ class ManagedNode:
         return None
 
     # ----------------------------------------------------------------- teardown
+    def on_host_signal(self) -> None:
+        """The hosting process got SIGINT/SIGTERM; destroy() follows. Runs in a signal handler: be quick."""
+
     def destroy(self) -> None:
         """Shut down if needed and leave the bus."""
         if self.heartbeat is not None:

@@ -6,6 +6,10 @@ the manager). Families (namespace ``edge_llm``):
 - ``edge_llm_manager_events_total`` counter {event}: failover, rollback, swap, respawn
 - ``edge_llm_manager_instance_respawns_total`` counter {node, instance}: restarts of one instance
 - ``edge_llm_manager_instances`` gauge {node, role}: instances per role (active, standby, failed, ...)
+- ``edge_llm_manager_verdicts_total`` counter {node, cause}: instances declared failed, by evidence
+  (process_exited, liveliness_lost, no_sign_of_life, executor_stalled, ...)
+- ``edge_llm_manager_suspicions_total`` counter {node, sign}: slow answers that condemned nobody
+  (heartbeat_late, get_state_unanswered): a busy machine shows here, not as failovers
 """
 
 from __future__ import annotations
@@ -19,7 +23,13 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from edge_llm_ros.telemetry.metrics import NAMESPACE
 
 #: manager counter key -> event label (the counter keys are plural).
-EVENTS = {"failovers": "failover", "rollbacks": "rollback", "swaps": "swap", "respawns": "respawn"}
+EVENTS = {
+    "failovers": "failover",
+    "rollbacks": "rollback",
+    "swaps": "swap",
+    "respawns": "respawn",
+    "demotions": "demotion",
+}
 
 
 class ManagerCollector:
@@ -39,8 +49,19 @@ class ManagerCollector:
             GaugeMetricFamily(f"{ns}_manager_instances", "Managed instances per role", labels=["node", "role"]),
         )
 
+    def _health_families(self) -> tuple[CounterMetricFamily, CounterMetricFamily]:
+        ns = self._ns
+        return (
+            CounterMetricFamily(
+                f"{ns}_manager_verdicts", "Instances declared failed, by evidence", labels=["node", "cause"]
+            ),
+            CounterMetricFamily(
+                f"{ns}_manager_suspicions", "Slow answers that condemned nobody", labels=["node", "sign"]
+            ),
+        )
+
     def describe(self) -> list[Metric]:
-        return list(self._families())
+        return [*self._families(), *self._health_families()]
 
     def collect(self) -> Iterator[Metric]:
         events, respawns, roles = self._families()
@@ -62,3 +83,9 @@ class ManagerCollector:
             roles.add_metric([kind, role], float(count))
         yield respawns
         yield roles
+        verdicts, suspicions = self._health_families()
+        for family, section in ((verdicts, "verdicts"), (suspicions, "suspicions")):
+            for kind, causes in sorted(status.get(section, {}).items()):
+                for cause, n in sorted(causes.items()):
+                    family.add_metric([str(kind), str(cause)], float(n))
+            yield family
