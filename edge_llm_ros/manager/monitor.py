@@ -87,8 +87,19 @@ class HealthMonitor(ManagerCore):
             # by whoever started it (heartbeat wait, process exit) instead.
             if inst is None or inst.role is Role.STARTING or at < inst.started_at + _STALE_LIVELINESS_S:
                 continue
-            if inst.role in MONITORED and inst.seen:
+            if inst.role not in MONITORED or not inst.seen:
+                continue
+            # A token that goes while the node was still beating is a process that closed its
+            # connections (exit, crash): evidence. One that goes after a long silence is the
+            # transport's lease expiring (1 s) on a stalled process, which may only be starved
+            # of CPU: a verdict there only where a standby makes it a switch; elsewhere the
+            # silence rule below decides, at restart_timeout_s.
+            silence = at - inst.last_life_at
+            if silence <= self.config.heartbeat_timeout_s or self._protected(inst):
                 failures.append((inst, "left the bus (liveliness lost)", LIVELINESS_LOST))
+            else:
+                with self._lock:
+                    self.suspicions[(inst.kind, "liveliness_lost")] += 1
         if self.spawner is not None:
             for name in self.spawner.exited():
                 inst = self._find_name(name)
@@ -113,8 +124,7 @@ class HealthMonitor(ManagerCore):
             # verdict: a false alarm there costs a switch (ms), and the node is demoted, not
             # killed, if it comes back. Elsewhere a verdict means a restart (seconds of model
             # loading on a CPU that is already busy, frames undecided meanwhile): be sure first.
-            protected = inst.role is Role.ACTIVE and self._has_ready_standby(self._groups[inst.kind])
-            timeout = fast if protected else slow
+            timeout = fast if self._protected(inst) else slow
             silence = now - inst.last_life_at
             if silence > timeout:
                 what = "no heartbeat" if beat is not None else "get_state unanswered"
@@ -149,8 +159,8 @@ class HealthMonitor(ManagerCore):
                 for g in self._groups.values()
                 if g.active is not None
                 for i in g.instances
-                if i.role is not Role.ACTIVE
-                and i.role is not Role.RETIRED
+                # A starting instance is settled (and stepped back) by its respawn.
+                if i.role not in (Role.ACTIVE, Role.RETIRED, Role.STARTING)
                 and i.last_beat is not None
                 and i.last_beat.state is State.ACTIVE
                 and i.last_beat_at > i.role_since
@@ -300,6 +310,10 @@ class HealthMonitor(ManagerCore):
             # Not a surprise where none was asked for: the respawn restarts it in place.
             _log.warning("%s has no standby: restarting it", group.kind)
 
+    def _protected(self, inst: Instance) -> bool:
+        """An active instance with a ready standby: a false alarm costs a switch, not a restart."""
+        return inst.role is Role.ACTIVE and self._has_ready_standby(self._groups[inst.kind])
+
     def _has_ready_standby(self, group: Group) -> bool:
         with self._lock:
             return any(
@@ -365,7 +379,8 @@ class HealthMonitor(ManagerCore):
                 pass
         # An adopted node that is still active (it came back after a verdict it could not be
         # killed for) steps back: one active instance per kind.
-        if inst.state is State.ACTIVE:
+        # Asked afresh: the fencing deactivate may have reached it as it resumed.
+        if inst.state is State.ACTIVE and self._state(inst) is State.ACTIVE:
             reason = self._transition(inst, "deactivate", self.config.deactivate_timeout_s)
             if reason is not None:
                 _log.warning("settling %s as a standby: %s", inst.name, reason)
