@@ -227,9 +227,37 @@ def test_without_a_spawner_the_manager_adopts_running_nodes() -> None:
         assert all(inst.pid is not None for inst in instances)
         result = manager_node.manager.swap("decision", "m@1")
         assert result.outcome == "rejected" and "process supervisor" in result.reason
+        # A standby that turns active beside the active one (an operator's `ros2 lifecycle set`,
+        # or a node resuming after a verdict it could not be killed for) is stepped back, not
+        # counted as a failure.
+        manager = manager_node.manager
+        assert nodes[1].activate() is State.ACTIVE
+        assert wait_until(lambda: nodes[1].state is State.INACTIVE and manager.counters["demotions"] == 1, 10.0)
+        assert manager.roles("decision") == {"decision": "active", "decision_standby_1": "standby"}
+        assert nodes[0].state is State.ACTIVE
+        assert manager.counters["verdicts"] == 0 and manager.status()["verdicts"] == {}
     finally:
         manager_node.destroy()
         for node in nodes:
             node.destroy()
         spinner.stop()
         bus.close()
+
+
+def test_verdicts_and_suspicions_are_exported_as_metrics() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from edge_llm_ros.telemetry.manager_metrics import ManagerCollector
+
+    status = {
+        "counters": {"failovers": 1, "verdicts": 1, "demotions": 2},
+        "verdicts": {"decision": {"no_sign_of_life": 1}},
+        "suspicions": {"decision": {"get_state_unanswered": 3}},
+        "nodes": [],
+    }
+    registry = CollectorRegistry()
+    registry.register(ManagerCollector(lambda: status))
+    text = generate_latest(registry).decode()
+    assert 'edge_llm_manager_verdicts_total{cause="no_sign_of_life",node="decision"} 1.0' in text
+    assert 'edge_llm_manager_suspicions_total{node="decision",sign="get_state_unanswered"} 3.0' in text
+    assert 'edge_llm_manager_events_total{event="demotion"} 2.0' in text
