@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 
 from edge_llm_ros.manager.core import ManagerError
 from edge_llm_ros.manager.monitor import HealthMonitor
@@ -89,6 +90,7 @@ class BringUp(HealthMonitor):
                     reason = self._transition(inst, "configure", self.config.configure_timeout_s)
                     if reason is not None:
                         _log.warning("start: standby %s", reason)
+        self._running_since = time.monotonic()
         self.running = True
 
     def stop(self) -> None:

@@ -120,6 +120,8 @@ class ManagerCore:
         self._demoting: set[str] = set()
         self.brought_up = False
         self.running = False
+        #: time.monotonic() of the last start(): get_state polling (a sign of life) runs from then.
+        self._running_since = 0.0
         self.counters: dict[str, int] = {
             "failovers": 0,
             "respawns": 0,

@@ -116,16 +116,18 @@ class HealthMonitor(ManagerCore):
             watched = [i for i in self._by_fqn.values() if i.role in MONITORED and i.role is not Role.STARTING]
         for inst in watched:
             beat = inst.last_beat
-            if beat is None and not (inst.role is Role.ACTIVE and inst.last_answer_at > 0):
+            if beat is None and not (inst.role is Role.ACTIVE and inst.last_answer_at > 0 and self.running):
                 # Never beat: a node watched by get_state polling only (ros2 launch without
-                # heartbeats) is judged once polling has heard it; other such nodes not at all.
+                # heartbeats) is judged once polling has heard it, and only while polling runs
+                # (it pauses while the manager is stopped); other such nodes not at all.
                 continue
             # Only an active instance with a warm standby ready to take over gets the fast
             # verdict: a false alarm there costs a switch (ms), and the node is demoted, not
             # killed, if it comes back. Elsewhere a verdict means a restart (seconds of model
             # loading on a CPU that is already busy, frames undecided meanwhile): be sure first.
             timeout = fast if self._protected(inst) else slow
-            silence = now - inst.last_life_at
+            # A node heard only by polling was not polled while the manager was stopped.
+            silence = now - (inst.last_life_at if beat is not None else max(inst.last_life_at, self._running_since))
             if silence > timeout:
                 what = "no heartbeat" if beat is not None else "get_state unanswered"
                 failures.append(
