@@ -275,6 +275,9 @@ def bench_failover(args: argparse.Namespace) -> int:
             # Failovers the bench did not cause (a node declared dead on its own: a false alarm
             # under load, or a real crash); each one is also a takeover downstream saw.
             "unplanned_failovers": len(session.manager.events("failover")) - len(ok),
+            # Every verdict by kind and evidence, and the slow answers that condemned nobody.
+            "verdicts": session.manager.status()["verdicts"],
+            "suspicions": session.manager.status()["suspicions"],
             "frames": frames,
             "missing_decisions_near": _near(
                 frames,
