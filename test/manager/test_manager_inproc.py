@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -261,3 +262,20 @@ def test_verdicts_and_suspicions_are_exported_as_metrics() -> None:
     assert 'edge_llm_manager_verdicts_total{cause="no_sign_of_life",node="decision"} 1.0' in text
     assert 'edge_llm_manager_suspicions_total{node="decision",sign="get_state_unanswered"} 3.0' in text
     assert 'edge_llm_manager_events_total{event="demotion"} 2.0' in text
+
+
+def test_diagnostics_carry_the_verdict_counts(make_scene: Callable[..., Scene]) -> None:
+    scene = make_scene(["decision"])
+    scene.manager.verdicts[("decision", "no_sign_of_life")] += 1
+    published: list[Any] = []
+
+    class Recorder:
+        def publish(self, msg: Any) -> None:
+            published.append(msg)
+
+    scene.node.diagnostics_pub = Recorder()
+    scene.node._publish_diagnostics()
+    (array,) = published
+    health = [s for s in array.status if s.name.endswith("health verdicts")]
+    assert len(health) == 1
+    assert {kv.key: kv.value for kv in health[0].values}["verdicts.decision.no_sign_of_life"] == "1"
