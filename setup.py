@@ -7,6 +7,7 @@ install_requires and the console scripts.
 
 from __future__ import annotations
 
+import runpy
 from glob import glob
 from pathlib import Path
 
@@ -16,14 +17,8 @@ PACKAGE = "edge_llm_ros"
 # resolve(): colcon --symlink-install runs a symlink to this file from its build directory
 HERE = Path(__file__).resolve().parent
 
-NODE_SCRIPTS = {
-    "sensor_fusion": "edge_llm_ros.nodes.sensor_fusion:main",
-    "roi_preprocess": "edge_llm_ros.nodes.roi_preprocess:main",
-    "vision_inference": "edge_llm_ros.nodes.vision_inference:main",
-    "llm_inference": "edge_llm_ros.nodes.llm_inference:main",
-    "decision": "edge_llm_ros.nodes.decision:main",
-    "lifecycle_manager": "edge_llm_ros.nodes.lifecycle_manager:main",
-}
+# The node kinds have one home, nodes/kinds.py; it imports nothing, so running it needs no dependency.
+NODE_KINDS = runpy.run_path(str(HERE / PACKAGE / "nodes" / "kinds.py"))
 
 setup(
     name=PACKAGE,
@@ -39,6 +34,9 @@ setup(
         PACKAGE: [
             "msgs/definitions/*/*.msg",
             "assets/**/*",
+            "ops/monitoring/prometheus/rules/*.yml",
+            "ops/monitoring/grafana/dashboards/*.json",
+            "ops/monitoring/grafana/provisioning/*/*.yml",
             "py.typed",
         ],
     },
@@ -64,8 +62,13 @@ setup(
         "jsonschema>=4.20",
     ],
     extras_require={
-        "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "types-PyYAML", "types-psutil", "rclpy-intellisense",
-                "mcap", "mcap-ros2-support"],
+        "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "import-linter>=2.1", "types-PyYAML", "types-psutil",
+                "rclpy-intellisense", "mcap", "mcap-ros2-support", "grpcio>=1.60", "cryptography>=42",
+                'grafana-foundation-sdk>=10.1; python_version >= "3.11"',
+                # test/distribution builds the sdist and wheel without build isolation (offline)
+                "build>=1.0", "setuptools>=70.1"],
+        # `edge-llm-ros bench fleet` and test/fleet: per-run mTLS certificates.
+        "fleet": ["cryptography>=42"],
         # `python3 -m pytest test/ros2` against a sourced ROS 2 (Humble, Jazzy): launch and
         # launch_testing import osrf_pycommon and lark (a ROS 2 built from source does not bring
         # them), and launch_testing's pytest plugin (Humble and Jazzy) fails to load from pytest 9.1 on.
@@ -81,6 +84,10 @@ setup(
             "torch-pruning==1.6.1",
             "onnxconverter-common>=1.14",
         ],
+        # Remote operations (`edge-llm-ros ops`): gRPC with mutual TLS, certificates for a quick start.
+        "ops": ["grpcio>=1.60", "cryptography>=41"],
+        # Only to regenerate the shipped Grafana dashboard JSON; the SDK needs Python >= 3.11.
+        "dashboard": ['grafana-foundation-sdk>=10.1; python_version >= "3.11"'],
         "llm": [
             "onnxruntime-genai>=0.18,<0.19",
             "llguidance>=1.9",
@@ -95,7 +102,7 @@ setup(
     entry_points={
         "console_scripts": [
             "edge-llm-ros = edge_llm_ros.cli.main:main",
-            *(f"{name} = {target}" for name, target in NODE_SCRIPTS.items()),
+            *NODE_KINDS["console_scripts"](),
         ],
     },
 )

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from edge_llm_ros.app.prepare import prepare_models
+from edge_llm_ros.app.prepare.roi_classifier import FP32_VERSION, INT8_VERSION, NAME, heldout_batch
 from edge_llm_ros.inference.engine import EngineOptions, OrtEngine
 from edge_llm_ros.inference.golden_check import run_batched
 from edge_llm_ros.models.labels import ClassRollup
-from edge_llm_ros.models.prepare import prepare_models
-from edge_llm_ros.models.prepare.roi_classifier import FP32_VERSION, INT8_VERSION, NAME, heldout_batch
 from edge_llm_ros.models.store import ModelStore
 
 

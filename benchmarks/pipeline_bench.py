@@ -20,17 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from skimage import data
 
+from edge_llm_ros.app.replay.session import ReplayOptions, run_replay
 from edge_llm_ros.inference.batcher import BatcherConfig, DynamicBatcher
 from edge_llm_ros.inference.classifier import load_classifier
-from edge_llm_ros.replay.session import ReplayOptions, run_replay
-from edge_llm_ros.sim.synth import synthesize
-
-
-def pct(values: list[float], q: float) -> float:
-    return round(float(np.percentile(values, q)), 2) if values else float("nan")
+from edge_llm_ros.scenes import synthesize
+from edge_llm_ros.telemetry.latency_stats import percentiles
 
 
 def latency_run(bag: Path, store: str) -> dict[str, Any]:
@@ -48,9 +44,9 @@ def latency_run(bag: Path, store: str) -> dict[str, Any]:
         overhead.append(total - model)
     return {
         "frames": len(e2e),
-        "e2e_ms": {"p50": pct(e2e, 50), "p95": pct(e2e, 95), "p99": pct(e2e, 99), "max": round(max(e2e), 2)},
-        "model_compute_ms": {"p50": pct(compute, 50), "p99": pct(compute, 99)},
-        "overhead_ms": {"p50": pct(overhead, 50), "p99": pct(overhead, 99)},
+        "e2e_ms": percentiles(e2e, (50, 95, 99)),
+        "model_compute_ms": percentiles(compute),
+        "overhead_ms": percentiles(overhead),
         "batch_sizes": outcome.batch_sizes,
     }
 
@@ -104,7 +100,7 @@ def batching_run(store: str, max_batch: int, frames: int, in_flight: int, rois: 
         "frames": frames,
         "in_flight": in_flight,
         "frames_per_s": round(frames / wall, 2),
-        "frame_latency_ms": {"p50": pct(latencies, 50), "p99": pct(latencies, 99)},
+        "frame_latency_ms": percentiles(latencies),
         "batch_sizes": sizes,
     }
 

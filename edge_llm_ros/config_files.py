@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import site
 import sys
 from pathlib import Path
 
@@ -17,7 +18,9 @@ def config_dirs() -> list[Path]:
     if env := os.environ.get("EDGE_LLM_ROS_CONFIG_DIR"):
         dirs.append(Path(env))
     dirs.append(Path(__file__).resolve().parent.parent / "config")  # source checkout / editable install
-    dirs.append(Path(sys.prefix) / "share" / "edge_llm_ros" / "config")  # pip data_files
+    # pip puts data_files under the install prefix: a venv, the interpreter's own, or --user
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix, site.getuserbase())):
+        dirs.append(Path(prefix) / "share" / "edge_llm_ros" / "config")
     try:  # colcon / ROS 2 install
         from ament_index_python.packages import get_package_share_directory
 

@@ -1,38 +1,26 @@
-"""Launch the edge_llm_ros industrial inspection pipeline under ROS 2.
+"""Launch the edge_llm_ros industrial pipeline under ROS 2: pipeline.launch.py with scene:=industrial.
 
     ros2 launch edge_llm_ros industrial.launch.py --show-args
     ros2 launch edge_llm_ros industrial.launch.py standby_count:=1
 
-The same nodes, standbys, manager and arguments as traffic.launch.py (whose module docstring
-describes them), with the parameters of config/industrial.yaml. The description is built by
-traffic.launch.py's `scene_launch_description`, loaded from this file's own directory (both are
-installed side by side in share/edge_llm_ros/launch), so the two scenes never drift apart.
+Every argument is pipeline.launch.py's (its module docstring describes them); the scene's nodes
+and parameters come from config/industrial.yaml.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
+import os
 
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import IncludeLaunchDescription
 from launch.launch_description import LaunchDescription
-
-SCENE = "industrial"
-PARAMS_FILE = "config/industrial.yaml"
-SHARED_LAUNCH_FILE = "traffic.launch.py"
-
-
-def _shared() -> ModuleType:
-    path = Path(__file__).with_name(SHARED_LAUNCH_FILE)
-    spec = importlib.util.spec_from_file_location("edge_llm_ros_traffic_launch", path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 
 
 def generate_launch_description() -> LaunchDescription:
     """Entry point of `ros2 launch edge_llm_ros industrial.launch.py`."""
-    description: LaunchDescription = _shared().scene_launch_description(SCENE)
-    return description
+    pipeline = os.path.join(get_package_share_directory("edge_llm_ros"), "launch", "pipeline.launch.py")
+    include = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(pipeline), launch_arguments={"scene": "industrial"}.items()
+    )
+    return LaunchDescription([include])

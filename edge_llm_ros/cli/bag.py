@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from edge_llm_ros.bags import BagError, Storage, bag_info, format_bag_info
+from edge_llm_ros.scenes import scene_names
 
 
 def register(subparsers: Any) -> None:
@@ -21,7 +22,7 @@ def register(subparsers: Any) -> None:
         description="Generate a scene from real photos and simulated sensors, with ground truth on "
         "/ground_truth/scene, and write it with rosbags (opens in `ros2 bag info` / `ros2 bag play`).",
     )
-    synth.add_argument("--scene", choices=("traffic", "industrial"), default="traffic")
+    synth.add_argument("--scene", choices=scene_names(), default="traffic")
     synth.add_argument("--duration", type=_positive_float, default=20.0, metavar="S", help="seconds (default 20)")
     synth.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     synth.add_argument("--out", required=True, metavar="DIR", help="bag directory to create (must not exist)")
@@ -47,7 +48,7 @@ def _synth(args: argparse.Namespace) -> int:
     # Imported here so `edge-llm-ros --help` stays fast: the generator pulls in skimage and OpenCV.
     from tqdm import tqdm
 
-    from edge_llm_ros.sim import synthesize
+    from edge_llm_ros.scenes import synthesize
 
     frames = max(1, round(args.duration * 10))
     with tqdm(total=frames, unit="frame", desc=f"{args.scene} bag", disable=args.no_progress) as bar:

@@ -13,12 +13,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+from edge_llm_ros.scenes import get_scene, scene_names
+
 
 def register(subparsers: Any) -> None:
     """Add the `demo` subcommand."""
     p = subparsers.add_parser("demo", help="prepare models, synthesize a drive, replay it and print the report")
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output directory (drive + report)")
-    p.add_argument("--scene", default="traffic", choices=("traffic", "industrial"))
+    p.add_argument("--scene", default="traffic", choices=scene_names())
     p.add_argument("--duration", type=float, default=20.0, help="seconds of sample drive")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model-store", help="model store directory (default: $EDGE_LLM_ROS_MODEL_STORE or ~/.cache)")
@@ -28,14 +30,14 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Execute the demo."""
-    from edge_llm_ros.models.prepare import prepare_models
+    from edge_llm_ros.app.prepare import prepare_models
+    from edge_llm_ros.app.replay.report import write_replay_report
+    from edge_llm_ros.app.replay.session import ReplayOptions, run_replay
     from edge_llm_ros.models.store import ModelStore
-    from edge_llm_ros.replay.report import write_replay_report
-    from edge_llm_ros.replay.session import ReplayOptions, run_replay
-    from edge_llm_ros.sim.synth import synthesize
+    from edge_llm_ros.scenes import synthesize
 
     store = ModelStore(args.model_store) if args.model_store else ModelStore()
-    names = ["roi_classifier", "person_detector"] if args.scene == "traffic" else ["defect_classifier"]
+    names = list(get_scene(args.scene).models)
     if args.llm:
         names.append("smollm2")
     print(f"[1/3] models ({', '.join(names)}) in {store.root}")

@@ -17,6 +17,8 @@ SUBCOMMANDS = (
     "edge_llm_ros.cli.optimize",
     "edge_llm_ros.cli.bench",
     "edge_llm_ros.cli.demo",
+    "edge_llm_ros.cli.monitor",
+    "edge_llm_ros.cli.ops",
 )
 
 

@@ -64,7 +64,7 @@ def _store(args: argparse.Namespace) -> ModelStore:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from edge_llm_ros.models.prepare import prepare_models
+    from edge_llm_ros.app.prepare import prepare_models
 
     store = _store(args)
     start = time.perf_counter()

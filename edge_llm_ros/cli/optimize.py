@@ -324,7 +324,7 @@ def _check(args: argparse.Namespace) -> int:
 
 @_guarded
 def _bench(args: argparse.Namespace) -> int:
-    from edge_llm_ros.compression.bench import BenchOptions, bench_optimize
+    from edge_llm_ros.app.bench_optimize import BenchOptions, bench_optimize
     from edge_llm_ros.compression.progress import tqdm_factory
     from edge_llm_ros.models.store import ModelStore
 

@@ -61,7 +61,7 @@ def _open(args: argparse.Namespace) -> Any:
 
 def swap(args: argparse.Namespace) -> int:
     """`edge-llm-ros swap NODE MODEL_ID`."""
-    from edge_llm_ros.nodes.lifecycle_manager import call_swap
+    from edge_llm_ros.nodes.manager_client import call_swap
     from edge_llm_ros.transport.bus import TransportError
 
     bus = _open(args)
@@ -88,7 +88,7 @@ def swap(args: argparse.Namespace) -> int:
 def lifecycle_command(args: argparse.Namespace) -> int:
     """`edge-llm-ros lifecycle status|start|stop|reset`."""
     from edge_llm_ros.cli.run import format_status
-    from edge_llm_ros.nodes.lifecycle_manager import call_trigger
+    from edge_llm_ros.nodes.manager_client import call_trigger
     from edge_llm_ros.transport.bus import TransportError
 
     bus = _open(args)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_llm_ros.decision.record import DecisionRecord
+from edge_llm_ros.roi.boxes import Box, iou
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,8 @@ def score_traffic(decisions: Iterable[DecisionRecord], truth: Mapping[int, Mappi
     }
 
 
-def _box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+def _box(values: Sequence[float]) -> Box:
+    return (float(values[0]), float(values[1]), float(values[2]), float(values[3]))
 
 
 def _match_parts(
@@ -83,7 +80,7 @@ def _match_parts(
     """Greedy one-to-one matching by IoU (best pairs first): {decided index: truth index}, unmatched decided."""
     pairs = sorted(
         (
-            (-_box_iou(d["bbox"], t["bbox_xyxy"]), di, ti)
+            (-iou(_box(d["bbox"]), _box(t["bbox_xyxy"])), di, ti)
             for di, d in enumerate(decided)
             for ti, t in enumerate(truth)
             if d.get("bbox") is not None and t.get("bbox_xyxy") is not None

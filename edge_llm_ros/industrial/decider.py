@@ -58,8 +58,10 @@ def part_id_of(track_id: str | None) -> int | None:
 class IndustrialDecider:
     """One record per frame; keeps a bounded per-part history when `memory` > 0."""
 
-    def __init__(self, config: InspectionConfig | None = None) -> None:
+    def __init__(self, config: InspectionConfig | None = None, *, scene: str = "industrial") -> None:
         self.config = config or InspectionConfig()
+        #: The scene name its records carry (scenes built on this decider name themselves).
+        self.scene = scene
         self.counters: Counter[str] = Counter()
         self._history: OrderedDict[tuple[str, int], deque[tuple[float, str]]] = OrderedDict()
 
@@ -111,7 +113,7 @@ class IndustrialDecider:
             )
         action = REJECT if rejected else PASS
         return DecisionRecord(
-            scene="industrial",
+            scene=self.scene,
             stamp_ns=scene.stamp_ns,
             camera=scene.camera,
             action=action,

@@ -3,7 +3,7 @@
 Only fully visible parts are proposed for inspection (a defect may sit in the part of a cut-off
 one); the others are still tracked so a part keeps the id it got on entering the view. The crop
 is the part's box grown by `margin` per side, so the classifier sees the part's outline against
-the belt, as it did in training (models/prepare/defect_classifier.py uses `crop_box` too).
+the belt, as it did in training (app/prepare/defect_classifier.py uses `crop_box` too).
 """
 
 from __future__ import annotations

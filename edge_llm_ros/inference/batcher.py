@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from edge_llm_ros.inference.admission import AdmissionQueue
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -55,10 +57,13 @@ class DynamicBatcher(Generic[T, R]):
     def __init__(self, config: BatcherConfig, run_batch: Callable[[Sequence[T]], Sequence[R]], name: str = "batcher"):
         self.config = config
         self._run_batch = run_batch
-        self._queue: deque[Request[T, R]] = deque()
-        self._cond = threading.Condition()
-        self._stop = False
-        self._busy = False
+        self._queue: AdmissionQueue[Request[T, R]] = AdmissionQueue(
+            config.max_queue,
+            config.max_queue_delay_s,
+            enqueued_ns=lambda r: r.enqueued_ns,
+            deadline_ns=lambda r: r.deadline_ns,
+            drop=self._drop,
+        )
         self.counters: Counter[str] = Counter()
         self.batch_sizes: Counter[int] = Counter()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -77,43 +82,24 @@ class DynamicBatcher(Generic[T, R]):
         if deadline_ns is None and self.config.deadline_s > 0:
             deadline_ns = now + int(self.config.deadline_s * 1e9)
         request: Request[T, R] = Request(payload, on_result, on_drop, now, deadline_ns)
-        with self._cond:
-            if self._stop:
-                self._drop(request, "stopped")
-                return False
-            if len(self._queue) >= self.config.max_queue:
-                self._drop(request, "overflow")
-                return False
-            self._queue.append(request)
-            self.counters["submitted"] += 1
-            self._cond.notify_all()
-        return True
+        return self._queue.admit(request, self._admitted)
+
+    def _admitted(self) -> None:
+        self.counters["submitted"] += 1
 
     def pending(self) -> int:
         """Requests waiting or being processed."""
-        with self._cond:
-            return len(self._queue) + (1 if self._busy else 0)
+        return self._queue.pending()
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """Block until nothing is queued or running (for closed-loop replays and tests)."""
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while self._queue or self._busy:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
+        return self._queue.wait_idle(timeout_s)
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the worker; queued requests are dropped with reason 'stopped'."""
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
+        self._queue.close()
         self._thread.join(timeout_s)
-        with self._cond:
-            while self._queue:
-                self._drop(self._queue.popleft(), "stopped")
+        self._queue.drain()
 
     # ------------------------------------------------------------------ worker
     def _drop(self, request: Request[T, R], reason: str) -> None:
@@ -124,35 +110,9 @@ class DynamicBatcher(Generic[T, R]):
             except Exception:
                 _log.exception("on_drop callback raised")
 
-    def _take_batch(self) -> list[Request[T, R]] | None:
-        with self._cond:
-            while True:
-                if self._stop:
-                    return None
-                now = time.monotonic_ns()
-                while self._queue and self._queue[0].deadline_ns is not None and self._queue[0].deadline_ns < now:
-                    self._drop(self._queue.popleft(), "deadline")
-                if self._queue:
-                    waited = (now - self._queue[0].enqueued_ns) / 1e9
-                    if len(self._queue) >= self.config.max_batch or waited >= self.config.max_queue_delay_s:
-                        batch: list[Request[T, R]] = []
-                        while self._queue and len(batch) < self.config.max_batch:
-                            request = self._queue.popleft()
-                            if request.deadline_ns is not None and request.deadline_ns < now:
-                                self._drop(request, "deadline")
-                            else:
-                                batch.append(request)
-                        if batch:
-                            self._busy = True
-                            return batch
-                        continue
-                    self._cond.wait(self.config.max_queue_delay_s - waited)
-                else:
-                    self._cond.notify_all()  # wake wait_idle()
-                    self._cond.wait(0.5)
-
     def _loop(self) -> None:
-        while (batch := self._take_batch()) is not None:
+        max_batch = self.config.max_batch
+        while (batch := self._queue.take(lambda _head: max_batch)) is not None:
             try:
                 results = self._run_batch([r.payload for r in batch])
                 if len(results) != len(batch):
@@ -171,6 +131,4 @@ class DynamicBatcher(Generic[T, R]):
                         self.counters["result_callback_errors"] += 1
                         _log.exception("result callback raised")
             finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+                self._queue.done()

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from edge_llm_ros.inference.engine import EngineOptions, OrtEngine
+from edge_llm_ros.inference.backend import DEFAULT_BACKEND, InferenceEngine, open_engine
+from edge_llm_ros.inference.engine import EngineOptions
 from edge_llm_ros.inference.preprocess import Preprocessor
 from edge_llm_ros.models.errors import ModelError
 from edge_llm_ros.models.labels import ClassRollup
@@ -22,7 +23,7 @@ from edge_llm_ros.models.store import ModelStore
 class RoiClassifier:
     """Preallocated batch in, (class, probability) per row out."""
 
-    def __init__(self, engine: OrtEngine) -> None:
+    def __init__(self, engine: InferenceEngine) -> None:
         manifest = engine.manifest
         if manifest is None or manifest.preprocess is None or manifest.labels is None:
             raise ModelError(f"{engine.model_id}: a classifier needs a manifest with preprocess and labels")
@@ -57,10 +58,11 @@ def load_classifier(
     providers: Sequence[str] = ("CPUExecutionProvider",),
     intra_op_threads: int = 1,
     inter_op_threads: int = 1,
+    backend: str = DEFAULT_BACKEND,
 ) -> RoiClassifier:
     """Resolve, verify (sha256, I/O spec) and warm up a classifier from the model store."""
     options = EngineOptions(
         providers=tuple(providers), intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads
     )
-    engine = OrtEngine.from_store(name, ModelStore(store) if store else None, version, options)
+    engine = open_engine(name, ModelStore(store) if store else None, version, options, backend=backend)
     return RoiClassifier(engine)

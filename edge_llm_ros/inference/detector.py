@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
+from edge_llm_ros.inference.backend import DEFAULT_BACKEND, InferenceEngine, open_engine
 from edge_llm_ros.inference.detector_postprocess import person_boxes
-from edge_llm_ros.inference.engine import EngineOptions, OrtEngine
+from edge_llm_ros.inference.engine import CPU, EngineOptions
 from edge_llm_ros.inference.preprocess import Preprocessor
 from edge_llm_ros.models.errors import ModelError
 from edge_llm_ros.models.store import ModelStore
@@ -18,7 +20,7 @@ from edge_llm_ros.roi.boxes import Box
 class PersonDetector:
     """Whole frame in, person boxes (pixels, x1 y1 x2 y2) with scores out."""
 
-    def __init__(self, engine: OrtEngine, score_threshold: float) -> None:
+    def __init__(self, engine: InferenceEngine, score_threshold: float) -> None:
         manifest = engine.manifest
         if manifest is None or manifest.preprocess is None or manifest.detector is None:
             raise ModelError(f"{engine.model_id}: a detector needs a manifest with preprocess and detector spec")
@@ -45,10 +47,11 @@ def load_person_detector(
     *,
     store: str | Path | None = None,
     score_threshold: float = 0.5,
+    providers: Sequence[str] = (CPU,),
     intra_op_threads: int = 1,
+    backend: str = DEFAULT_BACKEND,
 ) -> PersonDetector:
     """Resolve, verify and warm up the person detector from the model store."""
-    engine = OrtEngine.from_store(
-        name, ModelStore(store) if store else None, version, EngineOptions(intra_op_threads=intra_op_threads)
-    )
+    options = EngineOptions(providers=tuple(providers), intra_op_threads=intra_op_threads)
+    engine = open_engine(name, ModelStore(store) if store else None, version, options, backend=backend)
     return PersonDetector(engine, score_threshold)

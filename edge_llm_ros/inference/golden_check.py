@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_llm_ros.inference.detector_postprocess import iou_matrix, person_boxes
-from edge_llm_ros.inference.engine import OrtEngine
+from edge_llm_ros.inference.backend import InferenceEngine
+from edge_llm_ros.inference.detector_postprocess import person_boxes
 from edge_llm_ros.models.errors import ModelError, ModelSpecError
 from edge_llm_ros.models.golden import GoldenSet
 from edge_llm_ros.models.manifest import AccuracyGate, Manifest
+from edge_llm_ros.roi.boxes import iou_matrix
 
 MATCH_IOU = 0.5
 
@@ -47,7 +48,9 @@ class GoldenReport:
         )
 
 
-def run_batched(engine: OrtEngine, inputs: Mapping[str, np.ndarray], batch_size: int = 8) -> dict[str, np.ndarray]:
+def run_batched(
+    engine: InferenceEngine, inputs: Mapping[str, np.ndarray], batch_size: int = 8
+) -> dict[str, np.ndarray]:
     """Run all golden inputs through `engine` in batches; outputs concatenated along dim 0."""
     total = int(next(iter(inputs.values())).shape[0])
     step = engine.max_batch or batch_size
@@ -94,7 +97,7 @@ def person_box_agreement(
 
 
 def check_golden(
-    engine: OrtEngine,
+    engine: InferenceEngine,
     golden: GoldenSet,
     gate: AccuracyGate,
     semantics: Manifest,
@@ -133,7 +136,7 @@ def check_golden(
     )
 
 
-def check_engine(engine: OrtEngine) -> GoldenReport:
+def check_engine(engine: InferenceEngine) -> GoldenReport:
     """Check a store-loaded engine against its own manifest's golden set and gate."""
     if engine.ref is None or engine.manifest is None:
         raise ModelError(f"{engine.model_id} was not loaded from a store; it has no golden set")

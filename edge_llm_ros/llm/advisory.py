@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -21,10 +20,11 @@ from typing import Any
 
 import jsonschema
 
+from edge_llm_ros.config_files import find_config
+
 SCHEMA_FILE = "advisory.schema.json"
 SCHEMA_ENV = "EDGE_LLM_ROS_ADVISORY_SCHEMA"
 MAX_SCAN_CHARS = 8192  # longer outputs are cut before searching: bounded work per reply
-_PACKAGE = "edge_llm_ros"
 
 
 class InvalidAdvisoryError(ValueError):
@@ -53,27 +53,10 @@ class Advisory:
 
 
 def find_schema_file() -> Path:
-    """Locate advisory.schema.json.
-
-    Looks at $EDGE_LLM_ROS_ADVISORY_SCHEMA, the source tree's config/, then the installed
-    share/edge_llm_ros/config (pip data_files or colcon install). FileNotFoundError lists where.
-    """
-    candidates: list[Path] = []
+    """Locate advisory.schema.json: $EDGE_LLM_ROS_ADVISORY_SCHEMA, else the shipped config/ (see config_files)."""
     if os.environ.get(SCHEMA_ENV):
-        candidates.append(Path(os.environ[SCHEMA_ENV]))
-    candidates.append(Path(__file__).resolve().parents[2] / "config" / SCHEMA_FILE)
-    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
-        candidates.append(Path(prefix) / "share" / _PACKAGE / "config" / SCHEMA_FILE)
-    try:  # colcon install of the ROS 2 package
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.append(Path(get_package_share_directory(_PACKAGE)) / "config" / SCHEMA_FILE)
-    except Exception:  # not a ROS 2 environment, or the package is not in the ament index
-        pass
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"{SCHEMA_FILE} not found; looked in: {', '.join(map(str, candidates))}")
+        return Path(os.environ[SCHEMA_ENV])
+    return find_config(SCHEMA_FILE)
 
 
 def iter_json_objects(text: str) -> Iterator[dict[str, Any]]:

@@ -9,7 +9,8 @@ guided by that schema and validated after; output that does not validate is drop
 "invalid". Results and drops go to per-request callbacks; everything is counted.
 
 The interface mirrors edge_llm_ros.inference.batcher.DynamicBatcher (on_result / on_drop,
-`counters`, `batch_sizes`, `wait_idle`, `close`) so nodes treat both alike.
+`counters`, `batch_sizes`, `wait_idle`, `close`) so nodes treat both alike, and queues through the
+same inference.admission.AdmissionQueue.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import logging
 import os
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from edge_llm_ros.inference.admission import AdmissionQueue
 from edge_llm_ros.llm.advisory import Advisory, AdvisorySchema, InvalidAdvisoryError
 from edge_llm_ros.llm.engine import GenerationResult, LlmEngine, LlmInputError
 
@@ -125,10 +127,13 @@ class LlmBatcher:
         self.config = config or LlmBatcherConfig()
         self.counters: Counter[str] = Counter()
         self.batch_sizes: Counter[int] = Counter()
-        self._queue: deque[_Pending] = deque()
-        self._cond = threading.Condition()
-        self._stop = False
-        self._busy = False
+        self._queue: AdmissionQueue[_Pending] = AdmissionQueue(
+            self.config.max_queue,
+            self.config.max_queue_delay_s,
+            enqueued_ns=lambda item: item.request.enqueued_ns,
+            deadline_ns=lambda item: item.request.deadline_ns,
+            drop=self._drop,
+        )
         self._ids = itertools.count()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
@@ -156,17 +161,10 @@ class LlmBatcher:
             self._drop(pending, "bad_request")
             return False
         pending.max_new_tokens = min(request.max_new_tokens or self.config.max_new_tokens, self.config.max_new_tokens)
-        with self._cond:
-            if self._stop:
-                self._drop(pending, "stopped")
-                return False
-            if len(self._queue) >= self.config.max_queue:
-                self._drop(pending, "overflow")
-                return False
-            self._queue.append(pending)
-            self.counters["submitted"] += 1
-            self._cond.notify_all()
-        return True
+        return self._queue.admit(pending, self._admitted)
+
+    def _admitted(self) -> None:
+        self.counters["submitted"] += 1
 
     def _check(self, request: LlmRequest) -> str | None:
         if not request.prompt.strip():
@@ -180,13 +178,11 @@ class LlmBatcher:
 
     def pending(self) -> int:
         """Requests waiting or being generated."""
-        with self._cond:
-            return len(self._queue) + (1 if self._busy else 0)
+        return self._queue.pending()
 
     def queued(self) -> int:
         """Requests waiting for a batch (not yet generating)."""
-        with self._cond:
-            return len(self._queue)
+        return self._queue.queued()
 
     @property
     def running(self) -> bool:
@@ -195,18 +191,11 @@ class LlmBatcher:
 
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
         """Block until nothing is queued or running."""
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while self._queue or self._busy:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
+        return self._queue.wait_idle(timeout_s)
 
     def stats(self) -> dict[str, object]:
         """Snapshot: every counter (zeros included) and the batch-size histogram."""
-        with self._cond:
+        with self._queue.lock:
             names = ("submitted", "served", *_COUNTER.values())
             counts: dict[str, object] = {name: self.counters[name] for name in names}
             counts["batch_sizes"] = dict(sorted(self.batch_sizes.items()))
@@ -214,13 +203,9 @@ class LlmBatcher:
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop the worker after its current batch; queued requests are dropped as 'stopped'."""
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
+        self._queue.close()
         self._thread.join(timeout_s)
-        with self._cond:
-            while self._queue:
-                self._drop(self._queue.popleft(), "stopped")
+        self._queue.drain()
 
     # ------------------------------------------------------------------ worker
     def _drop(self, pending: _Pending, reason: str) -> None:
@@ -237,36 +222,9 @@ class LlmBatcher:
             return min(self.config.max_batch, guided_cap)
         return self.config.max_batch
 
-    def _take_batch(self) -> list[_Pending] | None:
-        with self._cond:
-            while True:
-                if self._stop:
-                    return None
-                now = time.monotonic_ns()
-                while self._queue and _expired(self._queue[0].request, now):
-                    self._drop(self._queue.popleft(), "deadline")
-                if not self._queue:
-                    self._cond.notify_all()  # wake wait_idle()
-                    self._cond.wait(0.5)
-                    continue
-                limit = self._batch_limit(self._queue[0])
-                waited = (now - self._queue[0].request.enqueued_ns) / 1e9
-                if len(self._queue) < limit and waited < self.config.max_queue_delay_s:
-                    self._cond.wait(self.config.max_queue_delay_s - waited)
-                    continue
-                batch: list[_Pending] = []
-                while self._queue and len(batch) < limit:
-                    item = self._queue.popleft()
-                    if _expired(item.request, now):
-                        self._drop(item, "deadline")
-                    elif limit == 1 or self.engine.max_guided_batch is None or item.request.schema is None:
-                        batch.append(item)
-                    else:  # native guidance: a guided request waits for a batch of its own
-                        self._queue.appendleft(item)
-                        break
-                if batch:
-                    self._busy = True
-                    return batch
+    def _accept(self, item: _Pending) -> bool:
+        # Native guidance: a guided request waits for a batch of its own.
+        return self.engine.max_guided_batch is None or item.request.schema is None
 
     def _loop(self) -> None:
         if self.config.nice:
@@ -274,7 +232,7 @@ class LlmBatcher:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.config.nice)
             except (AttributeError, OSError) as exc:
                 _log.info("cannot lower the LLM thread's priority: %s", exc)
-        while (batch := self._take_batch()) is not None:
+        while (batch := self._queue.take(self._batch_limit, self._accept)) is not None:
             try:
                 self._run(batch)
             except Exception:
@@ -282,9 +240,7 @@ class LlmBatcher:
                 for item in batch:
                     self._drop(item, "error")
             finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+                self._queue.done()
 
     def _run(self, batch: list[_Pending]) -> None:
         requests = [item.request for item in batch]

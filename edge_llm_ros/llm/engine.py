@@ -174,8 +174,9 @@ class LlmEngine:
 
     def __init__(self, config: LlmEngineConfig) -> None:
         self.config = config
-        self._og = import_backend()
+        # the folder first: a wrong path is named even where the backend is not installed
         self.info = read_model_info(config.model_dir)
+        self._og = import_backend()
         self._lock = threading.Lock()
         try:
             og_config = self._og.Config(str(self.info.model_dir))

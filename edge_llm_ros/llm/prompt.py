@@ -22,10 +22,8 @@ import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-SCENE_ACTIONS: Mapping[str, tuple[str, ...]] = {
-    "traffic": ("CONTINUE", "SLOW_DOWN", "BRAKE"),
-    "industrial": ("PASS", "REJECT"),
-}
+from edge_llm_ros.scenes import get_scene, scene_names
+
 # Short on purpose: prefill dominates time to first token on a CPU (~400 prompt tokens/s for
 # SmolLM2-135M int4 here), and a 135M model copies placeholder text from an answer template
 # ("explanation": "one short sentence"), so the JSON shape is left to the schema/guidance.
@@ -66,9 +64,9 @@ class SceneSummary:
         """Explicit actions, else the scene's defaults, else every known action."""
         if self.actions:
             return self.actions
-        if self.scene in SCENE_ACTIONS:
-            return SCENE_ACTIONS[self.scene]
-        return tuple(dict.fromkeys(a for acts in SCENE_ACTIONS.values() for a in acts))
+        if self.scene in scene_names():
+            return get_scene(self.scene).actions
+        return tuple(dict.fromkeys(a for name in scene_names() for a in get_scene(name).actions))
 
 
 def plain_chat(messages: Sequence[Mapping[str, str]]) -> str:

@@ -123,6 +123,15 @@ class Instance:
         }
 
 
+def standby_name(kind: str, index: int) -> str:
+    """The name of a kind's instance `index`: the kind itself for 0, `<kind>_standby_<index>` after.
+
+    The one naming rule: the manager's spawner and ros2 launch (launch/pipeline.launch.py) both
+    use it, so a manager started by launch finds the standbys launch started.
+    """
+    return kind if index == 0 else f"{kind}_standby_{index}"
+
+
 def model_id_of(overrides: Mapping[str, Any], name_param: str, version_param: str) -> str:
     """`name@version` (or just `name`) from a node's model parameters; '' when it has none."""
     name = str(overrides.get(name_param) or "")

@@ -1,6 +1,6 @@
 """Model store, manifests, sha256 pinning, golden sets and label maps.
 
-Plain Python + numpy; `edge_llm_ros.models.prepare` (torch at prepare time) is imported only on demand.
+Plain Python + numpy; `edge_llm_ros.app.prepare` (torch at prepare time) is imported only on demand.
 """
 
 from edge_llm_ros.models.errors import (

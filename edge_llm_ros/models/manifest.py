@@ -1,4 +1,4 @@
-"""Model manifests: typed dataclasses, JSON round trip and validation with clear errors.
+"""Model manifests: typed dataclasses, read and written through one JSON Schema (manifest_schema.py).
 
 A manifest sits next to the model files in `<store>/<name>/<version>/manifest.json` and is the only
 place anything about a model is written down: its files and their sha256, the input/output spec,
@@ -9,8 +9,7 @@ from, its licence, the accuracy a replacement must keep, and the golden inputs t
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -18,110 +17,18 @@ from typing import Any
 import numpy as np
 
 from edge_llm_ros.models.errors import ManifestError
+from edge_llm_ros.models.manifest_schema import SCHEMA_VERSION, check_document
+from edge_llm_ros.models.manifest_schema import defaults as schema_defaults
 
-SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"
-KINDS = ("classifier", "detector", "llm")
-LAYOUTS = ("NCHW", "NHWC")
-RESIZE_MODES = ("letterbox", "stretch")
-COLOR_ORDERS = ("RGB", "BGR")
-FILE_ROLES = ("model", "weights", "golden", "other")
-AGREEMENT_METRICS = ("top1_agreement", "person_box_agreement")
-BOX_FORMATS = ("yxyx_normalized",)
-
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
-_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 # A dimension is a size, or the name of a symbolic (dynamic) dimension such as "batch".
 Dim = int | str
 
 
-class _Reader:
-    """Pulls typed fields out of a JSON object, naming the field path in every error."""
-
-    def __init__(self, data: Any, where: str) -> None:
-        if not isinstance(data, Mapping):
-            raise ManifestError(f"{where}: expected an object, got {type(data).__name__}")
-        self._data = data
-        self._where = where
-
-    def _get(self, key: str, default: Any, required: bool) -> Any:
-        if key not in self._data:
-            if required:
-                raise ManifestError(f"{self._where}: missing field '{key}'")
-            return default
-        return self._data[key]
-
-    def str_(self, key: str, default: str | None = None, *, required: bool = True) -> str:
-        value = self._get(key, default, required)
-        if not isinstance(value, str):
-            raise ManifestError(f"{self._where}.{key}: expected a string, got {value!r}")
-        return value
-
-    def opt_str(self, key: str) -> str | None:
-        value = self._get(key, None, False)
-        if value is not None and not isinstance(value, str):
-            raise ManifestError(f"{self._where}.{key}: expected a string or null, got {value!r}")
-        return value
-
-    def int_(self, key: str, default: int | None = None, *, required: bool = True) -> int:
-        value = self._get(key, default, required)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ManifestError(f"{self._where}.{key}: expected an integer, got {value!r}")
-        return value
-
-    def float_(self, key: str, default: float | None = None, *, required: bool = True) -> float:
-        value = self._get(key, default, required)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ManifestError(f"{self._where}.{key}: expected a number, got {value!r}")
-        return float(value)
-
-    def list_(self, key: str, *, required: bool = True) -> list[Any]:
-        value = self._get(key, [], required)
-        if not isinstance(value, list):
-            raise ManifestError(f"{self._where}.{key}: expected a list, got {type(value).__name__}")
-        return value
-
-    def obj(self, key: str, *, required: bool = True) -> _Reader | None:
-        value = self._get(key, None, required)
-        if value is None:
-            return None
-        return _Reader(value, f"{self._where}.{key}")
-
-    def str_map(self, key: str) -> dict[str, str]:
-        value = self._get(key, {}, False)
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
-            raise ManifestError(f"{self._where}.{key}: expected an object of strings")
-        return dict(value)
-
-    def float_map(self, key: str) -> dict[str, float]:
-        value = self._get(key, {}, False)
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) for k, v in value.items()
-        ):
-            raise ManifestError(f"{self._where}.{key}: expected an object of numbers")
-        return {k: float(v) for k, v in value.items()}
-
-    def floats(self, key: str) -> tuple[float, ...]:
-        items = self.list_(key)
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in items):
-            raise ManifestError(f"{self._where}.{key}: expected a list of numbers, got {items!r}")
-        return tuple(float(v) for v in items)
-
-    def strs(self, key: str) -> tuple[str, ...]:
-        items = self.list_(key)
-        if not all(isinstance(v, str) for v in items):
-            raise ManifestError(f"{self._where}.{key}: expected a list of strings, got {items!r}")
-        return tuple(items)
-
-    def choice(self, key: str, choices: Sequence[str], default: str | None = None, *, required: bool = True) -> str:
-        value = self.str_(key, default, required=required)
-        if value not in choices:
-            raise ManifestError(f"{self._where}.{key}: {value!r} is not one of {list(choices)}")
-        return value
+def _optional(data: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """The optional fields of a checked section: present values over the schema's defaults."""
+    return {key: data.get(key, default) for key, default in schema_defaults(section).items()}
 
 
 @dataclass(frozen=True)
@@ -139,18 +46,13 @@ class TensorSpec:
     @classmethod
     def from_dict(cls, data: Any, where: str) -> TensorSpec:
         """Parse and check one tensor spec."""
-        r = _Reader(data, where)
-        shape: list[Dim] = []
-        for i, dim in enumerate(r.list_("shape")):
-            if isinstance(dim, bool) or not isinstance(dim, int | str) or (isinstance(dim, int) and dim < 0):
-                raise ManifestError(f"{where}.shape[{i}]: expected a size >= 0 or a symbolic name, got {dim!r}")
-            shape.append(dim)
-        dtype = r.str_("dtype")
+        check_document(data, where, "tensor")
+        dtype = data["dtype"]
         try:
             np.dtype(dtype)
         except TypeError as exc:
             raise ManifestError(f"{where}.dtype: {dtype!r} is not a numpy dtype") from exc
-        return cls(name=r.str_("name"), shape=tuple(shape), dtype=dtype)
+        return cls(name=data["name"], shape=tuple(data["shape"]), dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -192,28 +94,20 @@ class PreprocessSpec:
     @classmethod
     def from_dict(cls, data: Any, where: str) -> PreprocessSpec:
         """Parse and check a preprocessing spec."""
-        r = _Reader(data, where)
+        check_document(data, where, "preprocess")
         spec = cls(
-            input_name=r.str_("input_name"),
-            layout=r.choice("layout", LAYOUTS),
-            height=r.int_("height"),
-            width=r.int_("width"),
-            channels=r.int_("channels", 3, required=False),
-            color_order=r.choice("color_order", COLOR_ORDERS, "RGB", required=False),
-            dtype=r.str_("dtype", "float32", required=False),
-            mean=r.floats("mean"),
-            std=r.floats("std"),
-            resize=r.choice("resize", RESIZE_MODES, "letterbox", required=False),
-            pad_value=r.int_("pad_value", 0, required=False),
+            input_name=data["input_name"],
+            layout=data["layout"],
+            height=data["height"],
+            width=data["width"],
+            mean=tuple(float(v) for v in data["mean"]),
+            std=tuple(float(v) for v in data["std"]),
+            **_optional(data, "preprocess"),
         )
-        if spec.height <= 0 or spec.width <= 0 or spec.channels <= 0:
-            raise ManifestError(f"{where}: height, width and channels must be > 0")
         if len(spec.mean) != spec.channels or len(spec.std) != spec.channels:
             raise ManifestError(f"{where}: mean and std need one value per channel ({spec.channels})")
         if any(s == 0 for s in spec.std):
             raise ManifestError(f"{where}.std: a zero std would divide by zero")
-        if spec.dtype not in ("float32", "float16", "uint8"):
-            raise ManifestError(f"{where}.dtype: {spec.dtype!r} is not float32, float16 or uint8")
         return spec
 
 
@@ -233,18 +127,13 @@ class FileEntry:
     @classmethod
     def from_dict(cls, data: Any, where: str) -> FileEntry:
         """Parse and check one file entry (relative path inside the model directory, 64-hex sha256)."""
-        r = _Reader(data, where)
+        check_document(data, where, "file")
         entry = cls(
-            path=r.str_("path"),
-            sha256=r.str_("sha256").lower(),
-            size_bytes=r.int_("size_bytes"),
-            role=r.choice("role", FILE_ROLES, "model", required=False),
+            path=data["path"], sha256=data["sha256"].lower(), size_bytes=data["size_bytes"], **_optional(data, "file")
         )
         rel = PurePosixPath(entry.path)
-        if rel.is_absolute() or ".." in rel.parts or not entry.path or "\\" in entry.path:
+        if rel.is_absolute() or ".." in rel.parts or "\\" in entry.path:
             raise ManifestError(f"{where}.path: {entry.path!r} must be a relative path inside the model directory")
-        if not _SHA_RE.match(entry.sha256):
-            raise ManifestError(f"{where}.sha256: {entry.sha256!r} is not 64 hex digits")
         return entry
 
 
@@ -288,26 +177,23 @@ class LabelMap:
     @classmethod
     def from_dict(cls, data: Any, where: str) -> LabelMap:
         """Parse and check a label map: every mapped class must be one of `classes`."""
-        r = _Reader(data, where)
-        classes = r.strs("classes")
-        default = r.opt_str("default_class")
+        check_document(data, where, "labels")
+        classes = tuple(data["classes"])
+        default = _optional(data, "labels")["default_class"]
         mapping: dict[int, str] = {}
         names: dict[int, str] = {}
-        for i, row in enumerate(r.list_("table")):
-            rr = _Reader(row, f"{where}.table[{i}]")
-            sid = rr.int_("source_id")
-            cls_name = rr.str_("class")
+        for i, row in enumerate(data["table"]):
+            sid = row["source_id"]
+            cls_name = row["class"]
             if cls_name not in classes:
                 raise ManifestError(f"{where}.table[{i}]: class {cls_name!r} is not in classes {list(classes)}")
             if sid in mapping:
                 raise ManifestError(f"{where}.table[{i}]: source id {sid} is mapped twice")
             mapping[sid] = cls_name
-            names[sid] = rr.str_("source_name", "", required=False)
+            names[sid] = _optional(row, "label_row")["source_name"]
         if default is not None and default not in classes:
             raise ManifestError(f"{where}.default_class: {default!r} is not in classes {list(classes)}")
-        if len(set(classes)) != len(classes):
-            raise ManifestError(f"{where}.classes: duplicate class names")
-        return cls(classes=classes, source=r.str_("source"), source_to_class=mapping, source_names=names,
+        return cls(classes=classes, source=data["source"], source_to_class=mapping, source_names=names,
                    default_class=default)
 
 
@@ -338,15 +224,15 @@ class DetectorSpec:
     @classmethod
     def from_dict(cls, data: Any, where: str) -> DetectorSpec:
         """Parse and check a detector output spec."""
-        r = _Reader(data, where)
+        check_document(data, where, "detector")
+        optional = _optional(data, "detector")
+        optional["score_threshold"] = float(optional["score_threshold"])
         return cls(
-            boxes_output=r.str_("boxes_output"),
-            scores_output=r.str_("scores_output"),
-            classes_output=r.str_("classes_output"),
-            count_output=r.str_("count_output"),
-            box_format=r.choice("box_format", BOX_FORMATS, "yxyx_normalized", required=False),
-            max_detections=r.int_("max_detections", 100, required=False),
-            score_threshold=r.float_("score_threshold", 0.5, required=False),
+            boxes_output=data["boxes_output"],
+            scores_output=data["scores_output"],
+            classes_output=data["classes_output"],
+            count_output=data["count_output"],
+            **optional,
         )
 
 
@@ -377,15 +263,16 @@ class Provenance:
     @classmethod
     def from_dict(cls, data: Any, where: str) -> Provenance:
         """Parse provenance."""
-        r = _Reader(data, where)
+        check_document(data, where, "provenance")
+        optional = _optional(data, "provenance")
         return cls(
-            source_package=r.str_("source_package"),
-            source_version=r.str_("source_version"),
-            source_license=r.str_("source_license"),
-            source_files=r.str_map("source_files"),
-            tools=r.str_map("tools"),
-            steps=r.strs("steps"),
-            created_utc=r.str_("created_utc", "", required=False),
+            source_package=data["source_package"],
+            source_version=data["source_version"],
+            source_license=data["source_license"],
+            steps=tuple(data["steps"]),
+            source_files=dict(optional["source_files"]),
+            tools=dict(optional["tools"]),
+            created_utc=optional["created_utc"],
         )
 
 
@@ -420,16 +307,14 @@ class AccuracyGate:
     @classmethod
     def from_dict(cls, data: Any, where: str) -> AccuracyGate:
         """Parse and check the gate (0 <= max_drop <= 1)."""
-        r = _Reader(data, where)
-        gate = cls(
-            metric=r.choice("metric", AGREEMENT_METRICS),
-            max_drop=r.float_("max_drop"),
-            reference_version=r.opt_str("reference_version"),
-            measured=r.float_map("measured"),
+        check_document(data, where, "accuracy")
+        optional = _optional(data, "accuracy")
+        return cls(
+            metric=data["metric"],
+            max_drop=float(data["max_drop"]),
+            reference_version=optional["reference_version"],
+            measured={k: float(v) for k, v in optional["measured"].items()},
         )
-        if not 0.0 <= gate.max_drop <= 1.0:
-            raise ManifestError(f"{where}.max_drop: {gate.max_drop} is not within [0, 1]")
-        return gate
 
 
 @dataclass(frozen=True)
@@ -447,8 +332,8 @@ class GoldenSpec:
     @classmethod
     def from_dict(cls, data: Any, where: str) -> GoldenSpec:
         """Parse the golden spec."""
-        r = _Reader(data, where)
-        return cls(file=r.str_("file"), count=r.int_("count"), description=r.str_("description", "", required=False))
+        check_document(data, where, "golden")
+        return cls(file=data["file"], count=data["count"], **_optional(data, "golden"))
 
 
 @dataclass(frozen=True)
@@ -475,12 +360,8 @@ class Manifest:
     def __post_init__(self) -> None:
         """Refuse an inconsistent manifest as soon as it is built or parsed."""
         where = f"manifest {self.name}/{self.version}"
-        if not _NAME_RE.match(self.name):
-            raise ManifestError(f"{where}: name {self.name!r} must be lower-case letters, digits, '_' or '-'")
-        if not _VERSION_RE.match(self.version) or self.version == "latest":
-            raise ManifestError(f"{where}: version {self.version!r} is not a valid version string")
-        if self.kind not in KINDS:
-            raise ManifestError(f"{where}: kind {self.kind!r} is not one of {list(KINDS)}")
+        # A manifest built in code meets the same schema as one read from a file.
+        check_document(self.to_dict(), where)
         paths = [f.path for f in self.files]
         if len(set(paths)) != len(paths):
             raise ManifestError(f"{where}: a file is listed twice in files")
@@ -544,37 +425,29 @@ class Manifest:
         return out
 
     def to_json(self) -> str:
-        """Pretty JSON text."""
+        """Pretty JSON text (the schema was checked when the manifest was built: nothing unreadable is written)."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "manifest") -> Manifest:
         """Parse and validate; raises ManifestError naming the offending field."""
-        r = _Reader(data, where)
-        schema = r.int_("schema_version")
-        if schema != SCHEMA_VERSION:
-            raise ManifestError(f"{where}.schema_version: {schema} is not supported (this code reads {SCHEMA_VERSION})")
+        check_document(data, where)
 
         def sub(key: str, parser: Any) -> Any:
             value = data.get(key)
             return None if value is None else parser(value, f"{where}.{key}")
 
-        # Both are required: obj() raises a ManifestError naming the field when one is missing.
-        r.obj("provenance")
-        r.obj("accuracy")
         return cls(
-            schema_version=schema,
-            name=r.str_("name"),
-            version=r.str_("version"),
-            kind=r.choice("kind", KINDS),
-            description=r.str_("description", "", required=False),
-            license=r.str_("license"),
-            model_file=r.str_("model_file"),
-            files=tuple(FileEntry.from_dict(f, f"{where}.files[{i}]") for i, f in enumerate(r.list_("files"))),
-            inputs=tuple(TensorSpec.from_dict(t, f"{where}.inputs[{i}]") for i, t in enumerate(r.list_("inputs"))),
-            outputs=tuple(
-                TensorSpec.from_dict(t, f"{where}.outputs[{i}]") for i, t in enumerate(r.list_("outputs"))
-            ),
+            schema_version=data["schema_version"],
+            name=data["name"],
+            version=data["version"],
+            kind=data["kind"],
+            description=_optional(data, "")["description"],
+            license=data["license"],
+            model_file=data["model_file"],
+            files=tuple(FileEntry.from_dict(f, f"{where}.files[{i}]") for i, f in enumerate(data["files"])),
+            inputs=tuple(TensorSpec.from_dict(t, f"{where}.inputs[{i}]") for i, t in enumerate(data["inputs"])),
+            outputs=tuple(TensorSpec.from_dict(t, f"{where}.outputs[{i}]") for i, t in enumerate(data["outputs"])),
             preprocess=sub("preprocess", PreprocessSpec.from_dict),
             labels=sub("labels", LabelMap.from_dict),
             detector=sub("detector", DetectorSpec.from_dict),

@@ -19,6 +19,7 @@ from edge_llm_ros.models.errors import ManifestError, ModelError, ModelNotFoundE
 from edge_llm_ros.models.golden import GoldenSet
 from edge_llm_ros.models.hashing import verify_sha256
 from edge_llm_ros.models.manifest import MANIFEST_FILE, Manifest
+from edge_llm_ros.models.prepare_hints import prepare_commands
 
 ENV_STORE = "EDGE_LLM_ROS_MODEL_STORE"
 DEFAULT_STORE = Path("~/.cache/edge_llm_ros/models")
@@ -256,7 +257,6 @@ class ModelStore:
         what = f"{name}@{version}" if version else name
         if available:
             return f"model {what} is not in the store {self.root}; versions there: {', '.join(available)}"
-        return (
-            f"model {what} is not in the store {self.root}; run `edge-llm-ros models prepare"
-            f"{' --store ' + str(self.root) if self.root != default_store_root() else ''}` first"
-        )
+        store_option = f" --store {self.root}" if self.root != default_store_root() else ""
+        commands = " && ".join(prepare_commands(name, store_option))
+        return f"model {what} is not in the store {self.root}; run `{commands}` first"

@@ -9,16 +9,15 @@ from typing import Any
 from edge_llm_ros.decision.advisory_request import build_request
 from edge_llm_ros.decision.classified import ClassifiedRoi
 from edge_llm_ros.decision.record import DecisionRecord
-from edge_llm_ros.decision.traffic import TrafficDecider
-from edge_llm_ros.decision.traffic_rules import TrafficRuleConfig
 from edge_llm_ros.fusion.scene import FusedScene, SceneDecodeError
-from edge_llm_ros.industrial.decider import IndustrialDecider, InspectionConfig
 from edge_llm_ros.nodes import topics
 from edge_llm_ros.nodes.convert import detections_from_msg, string_msg
 from edge_llm_ros.runtime.lifecycle import CallbackReturn
 from edge_llm_ros.runtime.managed_node import ManagedNode
 from edge_llm_ros.runtime.params import ParameterSchema, ParameterSpec
 from edge_llm_ros.runtime.sync import ExactTimeSync
+from edge_llm_ros.scenes import get_scene, scene_names
+from edge_llm_ros.scenes.base import Decider
 from edge_llm_ros.transport.bus import MessageInfo
 
 
@@ -26,7 +25,7 @@ class DecisionNode(ManagedNode):
     """Pairs each fused scene with its detections (same stamp and camera) and decides."""
 
     PARAMETERS = ParameterSchema.of(
-        ParameterSpec("scene", "str", "traffic", choices=("traffic", "industrial")),
+        ParameterSpec("scene", "str", "traffic", choices=scene_names()),
         ParameterSpec("brake_ttc_s", "float", 1.6, min=0.1, max=20.0),
         ParameterSpec("caution_ttc_s", "float", 3.5, min=0.1, max=30.0),
         ParameterSpec("vulnerable_ttc_factor", "float", 1.5, min=1.0, max=5.0),
@@ -47,22 +46,13 @@ class DecisionNode(ManagedNode):
 
     def on_configure(self) -> CallbackReturn:
         p = self.params
-        if p["brake_ttc_s"] > p["caution_ttc_s"]:
-            self.machine.last_error = "brake_ttc_s must not exceed caution_ttc_s"
+        try:
+            self.decider: Decider = get_scene(p["scene"]).make_decider(p)
+        except ValueError as exc:
+            self.machine.last_error = str(exc)
             return CallbackReturn.FAILURE
-        rules = TrafficRuleConfig(
-            p["brake_ttc_s"], p["caution_ttc_s"], p["vulnerable_ttc_factor"], p["vulnerable_range_m"]
-        )
-        if len(p["radar_class_codes"]) != len(p["radar_class_names"]):
-            self.machine.last_error = "radar_class_codes and radar_class_names must have the same length"
-            return CallbackReturn.FAILURE
-        radar_classes = dict(zip(p["radar_class_codes"], p["radar_class_names"], strict=True))
-        self.decider: TrafficDecider | IndustrialDecider = TrafficDecider(
-            rules, p["min_class_score"], radar_classes=radar_classes
-        )
-        if p["scene"] == "industrial":
-            self.decider = IndustrialDecider(InspectionConfig(p["industrial.min_defect_score"], p["industrial.memory"]))
         self.sync = ExactTimeSync(("scene", "detections"), p["max_pending_frames"])
+        self.report_counters("sync:", self.sync.counters)
         self.stage_timing: dict[tuple[int, str], dict[str, tuple[int, int]]] = defaultdict(dict)
         self.create_subscription(topics.FUSED_SCENE_TOPIC, topics.STRING, self._on_scene, "pipeline")
         self.create_subscription(topics.DETECTIONS_TOPIC, topics.DETECTIONS, self._on_detections, "pipeline")
@@ -142,14 +132,3 @@ class DecisionNode(ManagedNode):
         assert self.llm_pub is not None
         self.llm_pub.publish(string_msg(self.codec, build_request(record, scene, self.params["llm.max_objects"])))
         self.counters["llm_requests"] += 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point."""
-    from edge_llm_ros.nodes.host import run_node
-
-    return run_node(DecisionNode, "decision", argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -7,191 +7,35 @@ Services (under the node's name, default /lifecycle_manager):
                                        each result's `reason` is the swap result as JSON
 Publishes /diagnostics (diagnostic_msgs/DiagnosticArray): one status per managed instance.
 
-The manager drives nodes through `BusNodePort` (lifecycle_msgs services, `~/heartbeat` topics,
-bus node watch). With a `Spawner` (edge-llm-ros run sets `node.spawner` before configure) it
-starts, kills and respawns instances itself; without one (ros2 launch) it manages the nodes it
-finds under the expected names: `<kind>` for the first instance, `<kind>_standby_<n>`
-for standbys (as launch/traffic.launch.py names them).
+The manager drives nodes through `BusNodePort` (nodes/manager_port.py: lifecycle_msgs services,
+`~/heartbeat` topics, bus node watch); nodes/manager_client.py calls this node's services. With
+a `Spawner` (edge-llm-ros run sets `node.spawner` before configure) it starts, kills and respawns
+instances itself; without one (ros2 launch) it manages the nodes it finds under the expected
+names: `<kind>` for the first instance, `<kind>_standby_<n>` for standbys (as
+launch/pipeline.launch.py names them).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
-from typing import Any
-
-import numpy as np
 
 from edge_llm_ros.manager.config import ManagerConfig, ModelParams
 from edge_llm_ros.manager.manager import LifecycleManager, ManagerError, Validator
-from edge_llm_ros.manager.ports import HeartbeatCallback, LivelinessCallback, NodeUnreachableError
+from edge_llm_ros.manager.ports import NodeUnreachableError
 from edge_llm_ros.manager.roles import model_id_of
-from edge_llm_ros.manager.spawner import InstanceSpec, Spawner
-from edge_llm_ros.msgs.codec import CodecError, MessageCodec
+from edge_llm_ros.manager.spawner import Spawner
+from edge_llm_ros.msgs.codec import CodecError
 from edge_llm_ros.nodes import topics
+from edge_llm_ros.nodes.manager_port import PARAMETER_STRING, SET_PARAMETERS, TRIGGER, BusNodePort
 from edge_llm_ros.nodes.registry import NODE_CLASSES
-from edge_llm_ros.runtime.context import NodeContext, NodeOptions
-from edge_llm_ros.runtime.heartbeat import HEARTBEAT_QOS, HEARTBEAT_TYPE, HeartbeatDecodeError, HeartbeatInfo
-from edge_llm_ros.runtime.lifecycle import CallbackReturn, State, Transition
+from edge_llm_ros.runtime.lifecycle import CallbackReturn
 from edge_llm_ros.runtime.managed_node import ManagedNode
 from edge_llm_ros.runtime.params import ParameterSchema, ParameterSpec, params_for_node
-from edge_llm_ros.transport.bus import Bus, BusNode, Service, Subscription, TransportError
-
-CHANGE_STATE = "lifecycle_msgs/srv/ChangeState"
-GET_STATE = "lifecycle_msgs/srv/GetState"
-TRIGGER = "std_srvs/srv/Trigger"
-SET_PARAMETERS = "rcl_interfaces/srv/SetParameters"
-_PARAMETER_STRING = 4  # rcl_interfaces/ParameterType.PARAMETER_STRING
-
-_TRANSITION_IDS = {"configure": 1, "cleanup": 2, "activate": 3, "deactivate": 4}
+from edge_llm_ros.transport.bus import Service
 
 #: Kinds that can have standbys declared (every registered worker kind).
 WORKER_KINDS = tuple(sorted(k for k in NODE_CLASSES if k != "lifecycle_manager"))
-
-
-# ====================================================================== the port over the Bus
-class BusNodeClient:
-    """lifecycle_msgs services of one node, called over a BusNode."""
-
-    def __init__(self, bus_node: BusNode, codec: MessageCodec, fqn: str) -> None:
-        self._bus_node = bus_node
-        self._codec = codec
-        self.fqn = fqn
-
-    def change_state(self, transition: str, timeout_s: float) -> bool:
-        """Trigger `transition` ('configure', 'activate', ...); raises NodeUnreachableError."""
-        transition_cls = self._codec.msg_class("lifecycle_msgs/msg/Transition")
-        request = self._codec.msg_class("lifecycle_msgs/srv/ChangeState_Request")(
-            transition=transition_cls(id=_TRANSITION_IDS.get(transition, 0), label=transition)
-        )
-        data = self._call("change_state", CHANGE_STATE, self._codec.serialize(request), timeout_s)
-        try:
-            return bool(self._codec.deserialize(data, "lifecycle_msgs/srv/ChangeState_Response").success)
-        except CodecError as exc:
-            raise NodeUnreachableError(f"{self.fqn}: malformed change_state response ({exc})") from exc
-
-    def get_state(self, timeout_s: float) -> State:
-        """The node's state; raises NodeUnreachableError."""
-        request = self._codec.msg_class("lifecycle_msgs/srv/GetState_Request")(structure_needs_at_least_one_member=0)
-        data = self._call("get_state", GET_STATE, self._codec.serialize(request), timeout_s)
-        try:
-            response = self._codec.deserialize(data, "lifecycle_msgs/srv/GetState_Response")
-            return State(int(response.current_state.id))
-        except (CodecError, ValueError) as exc:
-            raise NodeUnreachableError(f"{self.fqn}: malformed get_state response ({exc})") from exc
-
-    def _call(self, service: str, srvtype: str, request: bytes, timeout_s: float) -> bytes:
-        try:
-            return self._bus_node.call_service(f"{self.fqn}/{service}", srvtype, request, timeout_s)
-        except TransportError as exc:
-            raise NodeUnreachableError(str(exc)) from exc
-
-
-class BusNodePort:
-    """`NodePort` over the Bus port: lifecycle services, heartbeat topics, node watch."""
-
-    def __init__(self, bus: Bus, bus_node: BusNode) -> None:
-        self._bus = bus
-        self._bus_node = bus_node
-        self._codec = bus.codec
-        self._heartbeats: dict[str, Subscription] = {}
-        self._lock = threading.Lock()
-        self.bad_heartbeats = 0
-
-    def client(self, fqn: str) -> BusNodeClient:
-        """A lifecycle client for `fqn`."""
-        return BusNodeClient(self._bus_node, self._codec, fqn)
-
-    def watch_heartbeats(self, fqn: str, callback: HeartbeatCallback) -> None:
-        """Decode `fqn`'s heartbeats on the transport's thread and hand them to `callback`."""
-        with self._lock:
-            if fqn in self._heartbeats:
-                return
-        holder: list[Subscription] = []
-
-        def ready() -> None:
-            # Runs on the transport thread right after the sample is queued: decoding here keeps
-            # detection latency at transport latency, without waiting for any executor.
-            if not holder:
-                return
-            while (sample := holder[0].take(0.0)) is not None:
-                try:
-                    info = HeartbeatInfo.from_msg(self._codec.deserialize(sample.data, HEARTBEAT_TYPE))
-                except (CodecError, HeartbeatDecodeError):
-                    self.bad_heartbeats += 1
-                    continue
-                callback(info)
-
-        sub = self._bus_node.create_subscription(f"{fqn}/heartbeat", HEARTBEAT_TYPE, HEARTBEAT_QOS, on_ready=ready)
-        holder.append(sub)
-        with self._lock:
-            self._heartbeats[fqn] = sub
-        ready()  # anything that arrived before `holder` was filled
-
-    def unwatch_heartbeats(self, fqn: str) -> None:
-        """Stop following `fqn`'s heartbeats."""
-        with self._lock:
-            sub = self._heartbeats.pop(fqn, None)
-        if sub is not None:
-            sub.close()
-
-    def watch_liveliness(self, callback: LivelinessCallback) -> Callable[[], None] | None:
-        """Node appear/vanish events from the bus (zenoh liveliness tokens; inproc node closes)."""
-        return self._bus.watch_nodes(lambda event: callback(f"{event.namespace.rstrip('/')}/{event.name}", event.alive))
-
-    def close(self) -> None:
-        """Close every heartbeat subscription."""
-        with self._lock:
-            subs = list(self._heartbeats.values())
-            self._heartbeats.clear()
-        for sub in subs:
-            sub.close()
-
-
-# ====================================================================== in-process spawner
-class InprocSpawner:
-    """`Spawner` that creates node objects on a shared context (the embedded, one-process mode).
-
-    Each instance gets its kind's section of the params document plus the spec's overrides, so a
-    standby named e.g. `vision_inference_standby_1` runs with the `vision_inference` parameters.
-    """
-
-    def __init__(self, context: NodeContext) -> None:
-        self.context = context
-        self.nodes: dict[str, ManagedNode] = {}
-        self._lock = threading.Lock()
-
-    def spawn(self, spec: InstanceSpec) -> None:
-        """Construct the node (unconfigured); its heartbeat starts at once."""
-        from edge_llm_ros.nodes.registry import node_class
-
-        self.kill(spec.name)
-        overrides = params_for_node(self.context.params_document, spec.kind, spec.namespace)
-        overrides.update(spec.overrides)
-        node = node_class(spec.kind)(self.context, NodeOptions(spec.name, spec.namespace, overrides))
-        with self._lock:
-            self.nodes[spec.name] = node
-
-    def kill(self, name: str) -> None:
-        """Destroy the node: it stops publishing and leaves the bus at once."""
-        with self._lock:
-            node = self.nodes.pop(name, None)
-        if node is not None:
-            node.destroy()
-
-    def stop(self, name: str, timeout_s: float) -> None:
-        """Same as kill in one process (destroy runs the shutdown transition)."""
-        self.kill(name)
-
-    def exited(self) -> list[str]:
-        """Nothing exits on its own in one process."""
-        return []
-
-    def stop_all(self) -> None:
-        """Destroy every node."""
-        for name in list(self.nodes):
-            self.kill(name)
 
 
 # ====================================================================== the node
@@ -413,7 +257,7 @@ class LifecycleManagerNode(ManagedNode):
             parameters = []
             results.append(result_cls(successful=False, reason=f"malformed request: {exc}"))
         for parameter in parameters:
-            if int(parameter.value.type) != _PARAMETER_STRING:
+            if int(parameter.value.type) != PARAMETER_STRING:
                 results.append(result_cls(successful=False, reason="the value must be a string model id"))
                 continue
             outcome = self.manager.swap(str(parameter.name), str(parameter.value.string_value))
@@ -444,63 +288,3 @@ class LifecycleManagerNode(ManagedNode):
         self.diagnostics_pub.publish(array_cls(header=header(self.codec, self.now_ns(), ""), status=statuses))
 
 
-# ====================================================================== client helpers (CLI)
-def call_trigger(bus_node: BusNode, manager: str, name: str, timeout_s: float) -> tuple[bool, str]:
-    """Call one of the manager's Trigger services; returns (success, message)."""
-    codec = bus_node.bus.codec
-    request = codec.serialize(
-        codec.msg_class("std_srvs/srv/Trigger_Request")(structure_needs_at_least_one_member=0),
-        "std_srvs/srv/Trigger_Request",
-    )
-    data = bus_node.call_service(f"{manager}/{name}", TRIGGER, request, timeout_s)
-    response = codec.deserialize(data, "std_srvs/srv/Trigger_Response")
-    return bool(response.success), str(response.message)
-
-
-def call_swap(bus_node: BusNode, manager: str, kind: str, model_id: str, timeout_s: float) -> dict[str, Any]:
-    """Ask the manager to hot-swap `kind` to `model_id`; returns the SwapResult as a dict."""
-    codec = bus_node.bus.codec
-    value = codec.msg_class("rcl_interfaces/msg/ParameterValue")(
-        type=_PARAMETER_STRING,
-        bool_value=False,
-        integer_value=0,
-        double_value=0.0,
-        string_value=model_id,
-        byte_array_value=np.zeros(0, np.uint8),
-        bool_array_value=np.zeros(0, np.bool_),
-        integer_array_value=np.zeros(0, np.int64),
-        double_array_value=np.zeros(0, np.float64),
-        string_array_value=[],
-    )
-    parameter = codec.msg_class("rcl_interfaces/msg/Parameter")(name=kind, value=value)
-    request = codec.msg_class("rcl_interfaces/srv/SetParameters_Request")(parameters=[parameter])
-    data = bus_node.call_service(f"{manager}/swap", SET_PARAMETERS, codec.serialize(request), timeout_s)
-    response = codec.deserialize(data, "rcl_interfaces/srv/SetParameters_Response")
-    if not response.results:
-        raise TransportError("the manager answered the swap with no result")
-    result = response.results[0]
-    try:
-        parsed: dict[str, Any] = json.loads(result.reason)
-    except ValueError:
-        parsed = {"ok": bool(result.successful), "outcome": "rejected", "reason": str(result.reason)}
-    return parsed
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point (ros2 launch / `lifecycle_manager --autostart --params-file ...`)."""
-    from edge_llm_ros.nodes.host import run_node
-
-    return run_node(LifecycleManagerNode, "lifecycle_manager", argv)
-
-
-# Keep Transition importable from here for callers that build requests by id.
-__all__ = [
-    "BusNodeClient",
-    "BusNodePort",
-    "InprocSpawner",
-    "LifecycleManagerNode",
-    "Transition",
-    "call_swap",
-    "call_trigger",
-    "main",
-]

@@ -139,18 +139,7 @@ class LlmInferenceNode(ManagedNode):
 
     def stats(self) -> dict[str, Any]:
         """Node counters plus the advisor's (served, cancelled_deadline, rejected_invalid, ...)."""
-        merged: dict[str, Any] = dict(self.counters)
+        merged: dict[str, Any] = super().stats()
         if hasattr(self, "advisor"):
             merged.update({f"llm:{k}": v for k, v in self.advisor.stats().items() if isinstance(v, int)})
         return merged
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point."""
-    from edge_llm_ros.nodes.host import run_node
-
-    return run_node(LlmInferenceNode, "llm_inference", argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import importlib
 
+from edge_llm_ros.nodes.kinds import MANAGER_KIND, NODE_CLASSES
 from edge_llm_ros.runtime.managed_node import ManagedNode
 
-NODE_CLASSES: dict[str, str] = {
-    "sensor_fusion": "edge_llm_ros.nodes.sensor_fusion:SensorFusionNode",
-    "roi_preprocess": "edge_llm_ros.nodes.roi_preprocess:RoiPreprocessNode",
-    "vision_inference": "edge_llm_ros.nodes.vision_inference:VisionInferenceNode",
-    "decision": "edge_llm_ros.nodes.decision:DecisionNode",
-    "llm_inference": "edge_llm_ros.nodes.llm_inference:LlmInferenceNode",
-    "lifecycle_manager": "edge_llm_ros.nodes.lifecycle_manager:LifecycleManagerNode",
-}
+__all__ = ["MANAGER_KIND", "NODE_CLASSES", "node_class"]
 
 
 def node_class(kind: str) -> type[ManagedNode]:

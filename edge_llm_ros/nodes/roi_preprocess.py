@@ -15,6 +15,7 @@ from typing import Any
 
 from edge_llm_ros.decision.classified import ClassifiedRoi
 from edge_llm_ros.fusion.scene import FusedScene, SceneDecodeError
+from edge_llm_ros.inference.backend import BACKENDS, DEFAULT_BACKEND
 from edge_llm_ros.nodes import topics
 from edge_llm_ros.nodes.convert import ImageError, detections_msg, image_to_rgb, string_msg, timing_record
 from edge_llm_ros.roi.proposals import RoiConfig, propose
@@ -40,6 +41,8 @@ class RoiPreprocessNode(ManagedNode):
         ParameterSpec("person_detector.model", "str", "person_detector"),
         ParameterSpec("person_detector.version", "str", "", "Pinned version ('' = newest in the store)"),
         ParameterSpec("person_detector.score_threshold", "float", 0.5, min=0.0, max=1.0),
+        ParameterSpec("person_detector.backend", "str", DEFAULT_BACKEND, "Inference backend", choices=tuple(BACKENDS)),
+        ParameterSpec("person_detector.execution_providers", "list[str]", ["CPUExecutionProvider"]),
         ParameterSpec("model_store", "str", "", "Model store directory ('' = default)"),
         ParameterSpec("intra_op_threads", "int", 1, min=1, max=64),
         ParameterSpec(
@@ -67,7 +70,9 @@ class RoiPreprocessNode(ManagedNode):
                     p["person_detector.version"] or None,
                     store=p["model_store"] or None,
                     score_threshold=p["person_detector.score_threshold"],
+                    providers=p["person_detector.execution_providers"],
                     intra_op_threads=p["intra_op_threads"],
+                    backend=p["person_detector.backend"],
                 )
             except (ModelError, OSError, ValueError) as exc:
                 self.machine.last_error = f"person detector {p['person_detector.model']!r}: {exc}"
@@ -82,6 +87,7 @@ class RoiPreprocessNode(ManagedNode):
                 return CallbackReturn.FAILURE
             self.part_proposers = {}  # one per camera (frame_id): each tracks its own parts
         self.sync = ExactTimeSync(("image", "scene"))
+        self.report_counters("sync:", self.sync.counters)
         for camera in p["cameras"]:
             image_topic, _ = topics.camera_topics(camera)
             self.create_subscription(image_topic, topics.IMAGE, self._on_image, "sensor_data")
@@ -166,7 +172,7 @@ class RoiPreprocessNode(ManagedNode):
 
     def stats(self) -> dict[str, int]:
         """Counters of the node and its part proposers, merged."""
-        merged = dict(self.counters)
+        merged = super().stats()
         for proposer in (getattr(self, "part_proposers", None) or {}).values():
             for key, value in proposer.stats().items():
                 merged[key] = merged.get(key, 0) + value
@@ -192,14 +198,3 @@ def _part_configs(p: Any) -> tuple[Any, Any]:
         max_missed_s=p["parts.max_missed_s"],
     )
     return segmenter, tracker
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point."""
-    from edge_llm_ros.nodes.host import run_node
-
-    return run_node(RoiPreprocessNode, "roi_preprocess", argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -149,19 +149,8 @@ class SensorFusionNode(ManagedNode):
 
     def stats(self) -> dict[str, int]:
         """Counters of the node and its engines, merged."""
-        merged = dict(self.counters)
+        merged = super().stats()
         for engine in getattr(self, "engines", {}).values():
             for key, value in engine.counters.items():
                 merged[key] = merged.get(key, 0) + value
         return merged
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point (`ros2 run edge_llm_ros sensor_fusion` or standalone)."""
-    from edge_llm_ros.nodes.host import run_node
-
-    return run_node(SensorFusionNode, "sensor_fusion", argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -24,6 +24,7 @@ from edge_llm_ros.runtime.lifecycle import State
 from edge_llm_ros.runtime.managed_node import ManagedNode
 from edge_llm_ros.telemetry.diagnostics import DiagnosticUpdater, Level, StatusReport, serialize
 from edge_llm_ros.telemetry.metrics import MetricsServer, PipelineMetrics
+from edge_llm_ros.telemetry.outcome_metrics import OutcomeMetrics
 from edge_llm_ros.transport.bus import BusNode, MessageInfo, Subscription, TransportError
 
 _log = logging.getLogger(__name__)
@@ -43,10 +44,14 @@ class TelemetryExporter:
         diagnostics_period_s: float = 1.0,
         clock: Callable[[], int] | None = None,
         bus_node: BusNode | None = None,
+        frame_origin_ns: Callable[[int], int | None] | None = None,
     ) -> None:
         self.context = context
         self.nodes = dict(nodes)
         self.metrics = PipelineMetrics()
+        self.outcomes = OutcomeMetrics(self.metrics.registry)
+        # A replay knows when it injected each frame: e2e is measured from there (bag stamps are old).
+        self._frame_origin_ns = frame_origin_ns
         self.server = MetricsServer(self.metrics.registry, host, port, allow_remote=allow_remote)
         self._seen: dict[str, Counter[str]] = {name: Counter() for name in self.nodes}
         self._batches_seen: dict[str, Counter[int]] = {name: Counter() for name in self.nodes}
@@ -63,11 +68,16 @@ class TelemetryExporter:
         # Only a process hosting the decision node reads decisions: under rclpy every node
         # process has an exporter, and each would otherwise take every decision off the wire.
         self._decisions: Subscription | None = None
+        self._advisories: Subscription | None = None
         if "decision" in self.nodes:
             self._decisions = self._bus_node.create_subscription(
                 topics.DECISION_TOPIC, topics.STRING, context.qos.profile("decision"), on_ready=context.executor.notify
             )
             context.executor.add_subscription(self._decisions, self._on_decision, lambda: True)
+            self._advisories = self._bus_node.create_subscription(
+                topics.ADVISORY_TOPIC, topics.STRING, context.qos.profile("decision"), on_ready=context.executor.notify
+            )
+            context.executor.add_subscription(self._advisories, self._on_advisory, lambda: True)
         self._diag_pub = self._bus_node.create_publisher(
             topics.DIAGNOSTICS_TOPIC, topics.DIAGNOSTICS, context.qos.profile("diagnostics")
         )
@@ -76,6 +86,17 @@ class TelemetryExporter:
         for name in self.nodes:
             self.metrics.add_process_collector(name)
             break  # one process collector per process: RSS/CPU/network are per process, not per node
+        self._add_manager_collectors()
+
+    def _add_manager_collectors(self) -> None:
+        # Failovers, swaps, rollbacks and respawns wherever the manager runs (run, ros2 launch); read
+        # lazily, because the manager exists only once its node is configured.
+        from edge_llm_ros.nodes.lifecycle_manager import LifecycleManagerNode
+        from edge_llm_ros.telemetry.manager_metrics import ManagerCollector
+
+        for node in self.nodes.values():
+            if isinstance(node, LifecycleManagerNode):
+                self.metrics.registry.register(ManagerCollector(_manager_status(node)))
 
     def start(self) -> int:
         """Serve /metrics; returns the bound port."""
@@ -113,22 +134,31 @@ class TelemetryExporter:
         except (DecisionDecodeError, ValueError):
             return
         metrics = self.metrics.node("decision")
+        self.outcomes.observe_decision("decision", record.action)
         if "decision" in record.timing:
             start, end = record.timing["decision"]
             metrics.observe_stage("decision", (end - start) / 1e9)
         # Sensor-to-decision latency when sensor stamps are wall-clock (live); a replayed bag's
         # stamps are from the past, and replays report e2e from injection time instead.
-        age = (record.decided_ns - record.stamp_ns) / 1e9
+        origin = self._frame_origin_ns(record.stamp_ns) if self._frame_origin_ns is not None else None
+        age = (record.decided_ns - (record.stamp_ns if origin is None else origin)) / 1e9
         if 0 <= age < 10:
             metrics.observe_e2e(age)
+
+    def _on_advisory(self, sample: Any) -> None:
+        try:
+            record = json.loads(self.context.bus.codec.deserialize(sample.data, topics.STRING).data)
+        except ValueError:
+            return
+        if isinstance(record, dict):
+            self.outcomes.observe_advisory("decision", record)
 
     # ------------------------------------------------------------------ periodic
     def poll(self) -> None:
         """Fold new counter increments, queue depths and batch sizes in; publish diagnostics."""
         for name, node in self.nodes.items():
             metrics = self.metrics.node(name)
-            stats_fn = getattr(node, "stats", None)
-            stats = stats_fn() if callable(stats_fn) else dict(node.counters)
+            stats = node.stats()
             for key, value in stats.items():
                 delta = value - self._seen[name][key] if isinstance(value, int) else 0
                 if delta <= 0:
@@ -139,7 +169,7 @@ class TelemetryExporter:
                     metrics.reject(_safe(detail or "unknown"), _safe(kind), delta)
                 elif kind.startswith(("dropped", "missing", "decided_without")):
                     metrics.drop(_safe(key), delta)
-            batcher = getattr(node, "batcher", None)
+            batcher = node.batching()
             if batcher is not None:
                 metrics.set_queue_depth("batcher", batcher.pending())
                 for size, count in list(batcher.batch_sizes.items()):
@@ -159,15 +189,24 @@ class TelemetryExporter:
         """Stop serving and leave the bus."""
         self._timer.cancel()
         self.context.executor.remove_subscription(self._timing)
-        if self._decisions is not None:
-            self.context.executor.remove_subscription(self._decisions)
+        for sub in (self._decisions, self._advisories):
+            if sub is not None:
+                self.context.executor.remove_subscription(sub)
         self.server.stop()
         if self._own_bus_node:
             self._bus_node.close()
         else:
-            for entity in (self._timing, self._decisions, self._diag_pub):
+            for entity in (self._timing, self._decisions, self._advisories, self._diag_pub):
                 if entity is not None:
                     entity.close()
+
+
+def _manager_status(node: Any) -> Callable[[], dict[str, Any]]:
+    def status() -> dict[str, Any]:
+        result: dict[str, Any] = node.manager.status()  # AttributeError before configure: no samples
+        return result
+
+    return status
 
 
 def _safe(label: str) -> str:

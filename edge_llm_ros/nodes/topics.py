@@ -20,6 +20,11 @@ ADVISORY_TOKENS_TOPIC = "/edge_llm/advisory/tokens"
 LLM_REQUEST_TOPIC = "/edge_llm/llm/request"
 DIAGNOSTICS_TOPIC = "/diagnostics"
 
+#: Message types of the sensor inputs: what a bag player publishes into the pipeline.
+SENSOR_INPUT_TYPES = frozenset(
+    {IMAGE, CAMERA_INFO, RADAR_TRACKS, NAV_SAT_FIX, "sensor_msgs/msg/CompressedImage"}
+)
+
 
 def camera_topics(camera: str) -> tuple[str, str]:
     """(image, camera_info) topics of a camera named e.g. 'camera' or 'front_camera'."""

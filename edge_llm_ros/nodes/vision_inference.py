@@ -16,6 +16,7 @@ from typing import Any
 from numpy.typing import NDArray
 
 from edge_llm_ros.decision.classified import ClassifiedRoi
+from edge_llm_ros.inference.backend import BACKENDS, DEFAULT_BACKEND
 from edge_llm_ros.inference.batcher import BatcherConfig, DynamicBatcher
 from edge_llm_ros.nodes import topics
 from edge_llm_ros.nodes.convert import (
@@ -63,6 +64,7 @@ class VisionInferenceNode(ManagedNode):
         ParameterSpec("model", "str", "roi_classifier"),
         ParameterSpec("model_version", "str", "", "Pinned version ('' = newest in the store)"),
         ParameterSpec("model_store", "str", "", "Model store directory ('' = default)"),
+        ParameterSpec("backend", "str", DEFAULT_BACKEND, "Inference backend", choices=tuple(BACKENDS)),
         ParameterSpec("execution_providers", "list[str]", ["CPUExecutionProvider"]),
         ParameterSpec("intra_op_threads", "int", 1, min=1, max=64),
         ParameterSpec("inter_op_threads", "int", 1, min=1, max=64),
@@ -84,6 +86,7 @@ class VisionInferenceNode(ManagedNode):
                 providers=p["execution_providers"],
                 intra_op_threads=p["intra_op_threads"],
                 inter_op_threads=p["inter_op_threads"],
+                backend=p["backend"],
             )
         except (ModelError, OSError, ValueError) as exc:
             self.machine.last_error = f"model {p['model']!r}: {exc}"
@@ -99,6 +102,7 @@ class VisionInferenceNode(ManagedNode):
         )
         self._frames_lock = threading.Lock()
         self.sync = ExactTimeSync(("image", "proposals"))
+        self.report_counters("sync:", self.sync.counters)
         for camera in p["cameras"]:
             image_topic, _ = topics.camera_topics(camera)
             self.create_subscription(image_topic, topics.IMAGE, self._on_image, "sensor_data")
@@ -193,17 +197,6 @@ class VisionInferenceNode(ManagedNode):
             self.timing_pub.publish(string_msg(self.codec, span))
         self.detections_pub.publish(detections_msg(self.codec, frame.stamp_ns, frame.camera, rois))
 
-    def batch_histogram(self) -> dict[int, int]:
-        """Batch sizes served so far."""
-        return dict(self.batcher.batch_sizes) if hasattr(self, "batcher") else {}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point."""
-    from edge_llm_ros.nodes.host import run_node
-
-    return run_node(VisionInferenceNode, "vision_inference", argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    def batching(self) -> DynamicBatcher[_Crop, ClassifiedRoi] | None:
+        """The batcher, once configured."""
+        return getattr(self, "batcher", None)

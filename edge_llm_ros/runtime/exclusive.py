@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
+from edge_llm_ros.msgs.cdr_header import header_frame_id, header_stamp_ns, is_little_endian
 from edge_llm_ros.msgs.codec import CodecError, MessageCodec
 from edge_llm_ros.transport.bus import UNKNOWN_PUBLISHER, BusNode, Subscription
 from edge_llm_ros.transport.qos import QoSProfile
@@ -65,10 +66,8 @@ class KeyExtractor:
     def from_bytes(self, data: bytes) -> FrameKey | None:
         """Key from CDR bytes (Header-first messages are read in place, without decoding)."""
         try:
-            if self.has_header and len(data) >= 16 and data[1] == 1:  # CDR little-endian
-                sec, nanosec, length = struct.unpack_from("<iII", data, 4)
-                frame_id = data[16 : 16 + max(0, length - 1)].decode("utf-8", errors="replace")
-                return (sec * 1_000_000_000 + nanosec, frame_id)
+            if self.has_header and is_little_endian(data):
+                return (header_stamp_ns(data), header_frame_id(data))
             if self.has_header or self.is_string:
                 return self.from_msg(self._codec.deserialize(data, self.typename))
         except (CodecError, struct.error, AttributeError):

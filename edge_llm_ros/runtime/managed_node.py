@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from edge_llm_ros.msgs.codec import CodecError
@@ -37,6 +37,7 @@ from edge_llm_ros.runtime.lifecycle import (
     TransitionError,
 )
 from edge_llm_ros.runtime.params import ParameterError, ParameterSchema, ParameterSpec, params_for_node
+from edge_llm_ros.runtime.reporting import BatchStats
 from edge_llm_ros.transport import names
 from edge_llm_ros.transport.bus import BusNode, MessageInfo, Publisher, Sample, Subscription
 from edge_llm_ros.transport.qos import LATCHED, SERVICES_DEFAULT, QoSProfile
@@ -102,6 +103,8 @@ class ManagedNode:
         self.log = logging.getLogger(f"edge_llm_ros.{self.name}")
         self.codec = context.bus.codec
         self.counters: Counter[str] = Counter()
+        #: Counters of the node's helpers (an input sync, ...) that stats() reports, by key prefix.
+        self._counter_sources: dict[str, Mapping[str, int]] = {}
         self.params: dict[str, Any] = {}
         #: Messages sent by lifecycle publishers while active (heartbeats report it).
         self.published_count = 0
@@ -435,6 +438,27 @@ class ManagedNode:
     def heartbeat_values(self) -> dict[str, str]:
         """Extra key/values for the heartbeat (e.g. the loaded model); called from the beat thread."""
         return {}
+
+    # ----------------------------------------------------------------- what a node reports
+    # Pipelines, replays and the telemetry exporter ask every node these; nodes override them.
+    def report_counters(self, prefix: str, counters: Mapping[str, int]) -> None:
+        """Have stats() report a helper's counters as `<prefix><key>` (a later call replaces it)."""
+        self._counter_sources[prefix] = counters
+
+    def stats(self) -> dict[str, int]:
+        """Counters of the node and of the helpers it reports (a node with engines merges theirs in)."""
+        merged = dict(self.counters)
+        for prefix, counters in self._counter_sources.items():
+            merged.update({f"{prefix}{key}": int(value) for key, value in counters.items()})
+        return merged
+
+    def idle(self) -> bool:
+        """No queued or running work (a closed-loop replay waits for it before the next frame)."""
+        return True
+
+    def batching(self) -> BatchStats | None:
+        """The node's dynamic batcher, when it has one (queue depth and batch sizes for metrics)."""
+        return None
 
     # ----------------------------------------------------------------- teardown
     def destroy(self) -> None:

@@ -1,4 +1,4 @@
-"""Write a generated scene to a rosbag2: the one entry point of `edge-llm-ros bag synth`."""
+"""Write a generated sample drive to a rosbag2 (`edge-llm-ros bag synth`; scenes.synthesize picks the generator)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,8 @@ from pathlib import Path
 from typing import Protocol
 
 from edge_llm_ros.bags import BagWriter, Storage
-from edge_llm_ros.msgs import Distro, MessageCodec, get_codec
-from edge_llm_ros.sim.industrial import IndustrialConfig, IndustrialScene
+from edge_llm_ros.msgs import Distro
 from edge_llm_ros.sim.records import GROUND_TRUTH_TOPIC, BagRecord, Fault, TopicSpec
-from edge_llm_ros.sim.traffic import TrafficConfig, TrafficScene
-
-SCENES = ("traffic", "industrial")
 
 
 class Scene(Protocol):
@@ -50,37 +46,24 @@ class SynthResult:
     faults: list[Fault] = field(default_factory=list)
 
 
-def make_scene(
-    scene: str, *, duration_s: float, seed: int, faults: bool = False, codec: MessageCodec | None = None
-) -> Scene:
-    """A traffic or industrial scene generator."""
-    codec = codec or get_codec()
-    if scene == "traffic":
-        return TrafficScene(TrafficConfig(duration_s=duration_s, seed=seed, faults=faults), codec)
-    if scene == "industrial":
-        return IndustrialScene(IndustrialConfig(duration_s=duration_s, seed=seed, faults=faults), codec)
-    raise ValueError(f"unknown scene {scene!r}; known: {', '.join(SCENES)}")
-
-
-def synthesize(
+def write_scene(
+    generator: Scene,
     out: str | Path,
     *,
-    scene: str = "traffic",
-    duration_s: float = 20.0,
-    seed: int = 0,
+    scene: str,
     storage: Storage | str = Storage.MCAP,
-    faults: bool = False,
     distro: Distro | None = None,
     compress: bool = False,
     progress: Callable[[int], None] | None = None,
+    began: float | None = None,
 ) -> SynthResult:
-    """Generate `scene` and write it as a rosbag2 directory `out` (which must not exist).
+    """Write what `generator` generates as a rosbag2 directory `out` (which must not exist).
 
-    `progress` is called with 1 after each camera frame (frame_count calls in total).
+    Which generator a scene name means is the scene registry's business
+    (edge_llm_ros.scenes.synthesize); this only writes. `progress` is called with 1 after each
+    camera frame (frame_count calls in total).
     """
-    began = time.perf_counter()
-    codec = get_codec(distro)
-    generator = make_scene(scene, duration_s=duration_s, seed=seed, faults=faults, codec=codec)
+    began = time.perf_counter() if began is None else began
     messages = payload = 0
     with BagWriter(out, storage=storage, distro=distro, compress=compress) as writer:
         for spec in generator.topics():

@@ -10,7 +10,7 @@ describe that window, and `count`/`total` stay lifetime totals (what a Prometheu
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -49,6 +49,25 @@ class LatencySummary:
             else:
                 out[key] = None if np.isnan(value) else round(float(value), ndigits)
         return out
+
+
+def percentiles(
+    values: Iterable[float], qs: Sequence[float] = (50, 99), ndigits: int = 2
+) -> dict[str, float | int | None]:
+    """n, p<q> for each q in `qs` (percent), max and mean of a finished series, rounded; None when empty.
+
+    The one summary of a plain list of figures (benches, reports); LatencyStats is the streaming one.
+    """
+    arr = np.asarray(list(values), dtype=np.float64)
+    keys = [f"p{q:g}" for q in qs]
+    if arr.size == 0:
+        return {"n": 0, **dict.fromkeys(keys), "max": None, "mean": None}
+    out: dict[str, float | int | None] = {"n": int(arr.size)}
+    for key, q in zip(keys, qs, strict=True):
+        out[key] = round(float(np.percentile(arr, q)), ndigits)
+    out["max"] = round(float(arr.max()), ndigits)
+    out["mean"] = round(float(arr.mean()), ndigits)
+    return out
 
 
 class LatencyStats:

@@ -10,54 +10,37 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
-import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
+from edge_llm_ros._compat import StrEnum
 from edge_llm_ros.msgs.codec import MessageCodec, get_codec
 from edge_llm_ros.transport.qos import QoSProfile
+from edge_llm_ros.transport.sample import UNKNOWN_PUBLISHER as UNKNOWN_PUBLISHER
+from edge_llm_ros.transport.sample import MessageInfo as MessageInfo
+from edge_llm_ros.transport.sample import Sample as Sample
+from edge_llm_ros.transport.sample import new_gid as new_gid
+from edge_llm_ros.transport.sample_queue import SampleQueue
 
-if TYPE_CHECKING:
-    from edge_llm_ros.transport.sample_queue import SampleQueue
-
-_arrivals = itertools.count()
+# The sample types live in transport/sample.py so that sample_queue.py (below this port) can use
+# them; they are re-exported here because every node and adapter names them as part of the port.
 
 
 class TransportError(RuntimeError):
     """A middleware operation failed (session closed, service unavailable, timeout)."""
 
 
-#: publisher_gid of a sample whose transport does not say who published it (rclpy on Humble).
-UNKNOWN_PUBLISHER = bytes(16)
+class Capability(StrEnum):
+    """What an adapter can do beyond the port's minimum; each adapter declares its set in `Bus.capabilities`."""
 
-
-def new_gid() -> bytes:
-    """A 16-byte globally unique id for a publisher, as rmw uses for writer GIDs."""
-    return uuid.uuid4().bytes
-
-
-@dataclass(frozen=True)
-class MessageInfo:
-    """Per-sample metadata carried next to the payload (rmw_zenoh puts it in the attachment)."""
-
-    source_timestamp_ns: int
-    sequence_number: int
-    publisher_gid: bytes
-    received_timestamp_ns: int = field(default_factory=time.time_ns)
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One received message: CDR payload plus metadata; decode with `codec.deserialize`."""
-
-    topic: str
-    typename: str
-    data: bytes
-    info: MessageInfo
-    arrival: int = field(default_factory=lambda: next(_arrivals))
+    #: Publisher.has_subscribers says whether a subscriber is matched (else it is always True).
+    MATCHING = "matching"
+    #: Bus.subscription_count counts the subscribers of a topic across processes.
+    SUBSCRIPTION_COUNT = "subscription_count"
+    #: Nodes of one graph may live in other processes (a node process joins with `--transport NAME`).
+    MULTI_PROCESS = "multi_process"
 
 
 @dataclass(frozen=True)
@@ -92,6 +75,11 @@ class Publisher(ABC):
     @abstractmethod
     def publish_raw(self, data: bytes, source_timestamp_ns: int | None = None) -> None:
         """Send an already-serialised CDR payload."""
+
+    @property
+    def has_subscribers(self) -> bool:
+        """Whether a subscriber is matched; adapters without Capability.MATCHING cannot tell and say True."""
+        return True
 
     @abstractmethod
     def close(self) -> None:
@@ -180,10 +168,21 @@ class Bus(ABC):
     name: str = ""
     #: QoS features the adapter enforces; others are accepted and documented as not honoured.
     honoured_qos: frozenset[str] = frozenset()
+    #: What the adapter can do beyond the port's minimum (see Capability).
+    capabilities: frozenset[Capability] = frozenset()
 
     def __init__(self, codec: MessageCodec | None = None) -> None:
         self.codec = codec or get_codec()
         self.pid = os.getpid()
+
+    @classmethod
+    @abstractmethod
+    def open(cls, config: Mapping[str, Any] | None = None, codec: MessageCodec | None = None) -> Bus:
+        """Open the adapter with its adapter-specific settings (what transport.factory calls)."""
+
+    def subscription_count(self, topic: str, timeout_s: float = 1.0) -> int:
+        """Subscribers of `topic` in every process; only adapters with Capability.SUBSCRIPTION_COUNT."""
+        raise TransportError(f"the {self.name} bus cannot count subscriptions")
 
     @abstractmethod
     def create_node(self, name: str, namespace: str = "/") -> BusNode:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from edge_llm_ros.msgs.codec import MessageCodec
 from edge_llm_ros.transport.bus import (
     Bus,
     BusNode,
+    Capability,
     MessageInfo,
     NodeEvent,
     Publisher,
@@ -146,6 +148,14 @@ class InprocBus(Bus):
     # Best-effort is delivered reliably in-process (a superset of the contract); deadline is
     # enforced by the runtime's watchdogs, not the bus.
     honoured_qos = frozenset({"reliability", "history", "depth", "durability", "lifespan"})
+    capabilities: frozenset[Capability] = frozenset()
+
+    @classmethod
+    def open(cls, config: Mapping[str, Any] | None = None, codec: MessageCodec | None = None) -> InprocBus:
+        """An inproc bus; it has no settings."""
+        if config:
+            raise TransportError(f"the inproc bus takes no configuration, got {sorted(config)}")
+        return cls(codec)
 
     def __init__(self, codec: MessageCodec | None = None) -> None:
         super().__init__(codec)

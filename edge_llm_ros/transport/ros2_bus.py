@@ -1,7 +1,7 @@
 """The Bus port over rclpy: what `ros2 launch` runs, on whichever RMW the ROS 2 install uses.
 
 Design (kept deliberately thin; the decisions live in ros2_mapping.py, which is tested without
-ROS 2):
+ROS 2; the entities a node declares are in ros2_entities.py):
 - Payloads stay CDR bytes end to end, as on every adapter: publishers call rclpy's
   `publish(bytes)` (rmw publishes the serialized message unchanged) and subscriptions are
   `raw=True`, so rclpy never builds a Python message object on the data path. rclpy still needs
@@ -33,8 +33,6 @@ What rclpy cannot do, and what this adapter does instead:
 
 from __future__ import annotations
 
-import functools
-import itertools
 import logging
 import threading
 import time
@@ -42,207 +40,43 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import rclpy
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.context import Context
-from rclpy.duration import Duration
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, ReliabilityPolicy
-from rclpy.qos import QoSProfile as RclpyQoSProfile
 from rclpy.serialization import deserialize_message, serialize_message
 from rclpy.signals import SignalHandlerOptions
-from rclpy.subscription import Subscription as RclpySubscription
-from rosidl_runtime_py.utilities import get_message, get_service
 
 from edge_llm_ros.msgs.codec import CodecError, MessageCodec
 from edge_llm_ros.transport import names
 from edge_llm_ros.transport.bus import (
-    UNKNOWN_PUBLISHER,
     Bus,
     BusNode,
-    MessageInfo,
+    Capability,
     NodeEvent,
     Publisher,
-    Sample,
     Service,
     ServiceHandler,
     Subscription,
     TransportError,
 )
 from edge_llm_ros.transport.qos import QoSProfile
-from edge_llm_ros.transport.ros2_mapping import native_names, ros2_qos
+from edge_llm_ros.transport.ros2_entities import (
+    NativePublisher,
+    NativeService,
+    Ros2Publisher,
+    Ros2Service,
+    Ros2Subscription,
+    message_type,
+    service_type,
+    to_rclpy_qos,
+)
+from edge_llm_ros.transport.ros2_mapping import native_names
 from edge_llm_ros.transport.sample_queue import SampleQueue
 
 _log = logging.getLogger(__name__)
 
-#: rclpy has no way to tell us the writer's GID.
-
-#: Iron and later call a two-argument subscription callback with rmw's message info.
-_CALLBACKS_TAKE_INFO = hasattr(RclpySubscription, "CallbackType")
-
 CONFIG_KEYS = ("context", "adopt", "domain_id", "graph_poll_s", "executor_threads")
-
-
-@functools.cache
-def message_type(typename: str) -> Any:
-    """The generated Python class of a ROS 2 message, e.g. 'sensor_msgs/msg/Image'."""
-    try:
-        return get_message(typename)
-    except (AttributeError, ModuleNotFoundError, ValueError) as exc:
-        raise TransportError(f"message type {typename} is not installed in this ROS 2 environment ({exc})") from exc
-
-
-@functools.cache
-def service_type(srvtype: str) -> Any:
-    """The generated Python class of a ROS 2 service, e.g. 'lifecycle_msgs/srv/ChangeState'."""
-    try:
-        return get_service(srvtype)
-    except (AttributeError, ModuleNotFoundError, ValueError) as exc:
-        raise TransportError(f"service type {srvtype} is not installed in this ROS 2 environment ({exc})") from exc
-
-
-def to_rclpy_qos(profile: QoSProfile) -> Any:
-    """Our QoSProfile as an rclpy.qos.QoSProfile (durations of 0 stay at the RMW default)."""
-    mapped = ros2_qos(profile)
-    kwargs: dict[str, Any] = {
-        "reliability": ReliabilityPolicy[mapped.reliability],
-        "history": HistoryPolicy[mapped.history],
-        "depth": mapped.depth,
-        "durability": DurabilityPolicy[mapped.durability],
-    }
-    if mapped.deadline_ns:
-        kwargs["deadline"] = Duration(nanoseconds=mapped.deadline_ns)
-    if mapped.lifespan_ns:
-        kwargs["lifespan"] = Duration(nanoseconds=mapped.lifespan_ns)
-    return RclpyQoSProfile(**kwargs)
-
-
-# ------------------------------------------------------------------------------------ entities
-class _Ros2Publisher(Publisher):
-    def __init__(self, owner: Ros2Node, topic: str, typename: str, qos: QoSProfile, handle: Any) -> None:
-        super().__init__(topic, typename, qos, owner.bus.codec)
-        self._owner = owner
-        self._handle = handle
-        self.closed = False
-
-    def publish_raw(self, data: bytes, source_timestamp_ns: int | None = None) -> None:
-        if self.closed:
-            raise TransportError(f"publisher on {self.topic} is closed")
-        try:
-            # rclpy publishes `bytes` as an already serialized message (only bytes, not
-            # bytearray/memoryview, take that path).
-            self._handle.publish(data if type(data) is bytes else bytes(data))
-        except Exception as exc:  # rclpy raises RCLError/InvalidHandle after shutdown
-            raise TransportError(f"publish on {self.topic} failed: {exc}") from exc
-        self.next_sequence()
-        self.published += 1
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self._owner._forget(self)
-        self._owner.rclpy_node.destroy_publisher(self._handle)
-
-
-class _NativePublisher(Publisher):
-    """Stands for a topic the hosted rclpy node already publishes (its transition events)."""
-
-    def publish_raw(self, data: bytes, source_timestamp_ns: int | None = None) -> None:
-        self.next_sequence()
-
-    def close(self) -> None:
-        pass
-
-
-class _Ros2Subscription(Subscription):
-    def __init__(self, owner: Ros2Node, topic: str, typename: str, qos: QoSProfile, queue: SampleQueue) -> None:
-        super().__init__(topic, typename, qos, queue)
-        self._owner = owner
-        self._count = itertools.count(1)
-        self.closed = False
-        callback: Callable[..., None]
-        if _CALLBACKS_TAKE_INFO:
-            # Exactly two positional parameters: rclpy inspects the signature to decide.
-            def callback(data: bytes, info: Mapping[str, Any]) -> None:
-                self._on_data(data, info)
-
-        else:
-
-            def callback(data: bytes) -> None:
-                self._on_data(data, None)
-
-        self._handle = owner.rclpy_node.create_subscription(
-            message_type(typename),
-            topic,
-            callback,
-            to_rclpy_qos(qos),
-            # One group per subscription: its samples are queued one at a time, in arrival
-            # order, while other subscriptions run on the executor's other threads.
-            callback_group=MutuallyExclusiveCallbackGroup(),
-            raw=True,
-        )
-
-    def _on_data(self, data: bytes, info: Mapping[str, Any] | None) -> None:
-        now = time.time_ns()
-        info = info or {}
-        source = int(info.get("source_timestamp") or 0) or now
-        sequence = info.get("publication_sequence_number")
-        self.queue.put(
-            Sample(
-                self.topic,
-                self.typename,
-                bytes(data),
-                MessageInfo(
-                    source_timestamp_ns=source,
-                    sequence_number=int(sequence) if sequence is not None else next(self._count),
-                    publisher_gid=UNKNOWN_PUBLISHER,
-                    received_timestamp_ns=int(info.get("received_timestamp") or 0) or now,
-                ),
-            )
-        )
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self._owner._forget(self)
-        self._owner.rclpy_node.destroy_subscription(self._handle)
-        self.queue.close()
-
-
-class _Ros2Service(Service):
-    def __init__(self, owner: Ros2Node, name: str, srvtype: str, handler: ServiceHandler) -> None:
-        super().__init__(name, srvtype, handler)
-        self._owner = owner
-        self._srv_cls = service_type(srvtype)
-        self.closed = False
-        self._handle = owner.rclpy_node.create_service(
-            self._srv_cls, name, self._serve, callback_group=MutuallyExclusiveCallbackGroup()
-        )
-
-    def _serve(self, request: Any, response: Any) -> Any:
-        try:
-            answer = self.handler(bytes(serialize_message(request)))
-            return deserialize_message(answer, self._srv_cls.Response)
-        except Exception:
-            # A reply is always sent: rclpy cannot send None, and a caller must not hang.
-            _log.exception("service %s: handler failed; answering with an empty response", self.name)
-            return response
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self._owner._forget(self)
-        self._owner.rclpy_node.destroy_service(self._handle)
-
-
-class _NativeService(Service):
-    """Stands for a service the hosted rclpy node already serves (lifecycle, parameters)."""
-
-    def close(self) -> None:
-        pass
 
 
 # ----------------------------------------------------------------------------------------- node
@@ -286,11 +120,11 @@ class Ros2Node(BusNode):
         self._check_open()
         self.bus.codec.msg_class(typename)
         if topic in self._native_topics:
-            return _NativePublisher(topic, typename, qos, self.bus.codec)
+            return NativePublisher(topic, typename, qos, self.bus.codec)
         self.bus._check_type(topic, typename)
         self.bus._check_graph_type(self.rclpy_node, topic, typename)
         handle = self.rclpy_node.create_publisher(message_type(typename), topic, to_rclpy_qos(qos))
-        pub = _Ros2Publisher(self, topic, typename, qos, handle)
+        pub = Ros2Publisher(self, topic, typename, qos, handle)
         self._keep(pub)
         return pub
 
@@ -301,7 +135,7 @@ class Ros2Node(BusNode):
         self.bus.codec.msg_class(typename)
         self.bus._check_type(topic, typename)
         self.bus._check_graph_type(self.rclpy_node, topic, typename)
-        sub = _Ros2Subscription(self, topic, typename, qos, SampleQueue(qos, on_ready))
+        sub = Ros2Subscription(self, topic, typename, qos, SampleQueue(qos, on_ready))
         self._keep(sub)
         return sub
 
@@ -310,13 +144,13 @@ class Ros2Node(BusNode):
         if name in self._native_services:
             # The hosted LifecycleNode answers these itself (with rclpy's own state machine and
             # parameters); a second server on the same name would split the callers.
-            return _NativeService(name, srvtype, handler)
+            return NativeService(name, srvtype, handler)
         with self.bus._lock:
             if name in self.bus._services:
                 raise TransportError(f"service {name} already has a server")
             self.bus._services.add(name)
         try:
-            srv = _Ros2Service(self, name, srvtype, handler)
+            srv = Ros2Service(self, name, srvtype, handler)
         except Exception:
             with self.bus._lock:
                 self.bus._services.discard(name)
@@ -402,6 +236,12 @@ class Ros2Bus(Bus):
 
     name = "ros2"
     honoured_qos = frozenset({"reliability", "history", "depth", "durability", "deadline", "lifespan"})
+    capabilities = frozenset({Capability.MULTI_PROCESS})
+
+    @classmethod
+    def open(cls, config: Mapping[str, Any] | None = None, codec: MessageCodec | None = None) -> Ros2Bus:
+        """An rclpy bus (CONFIG_KEYS: context, adopt, domain_id, graph_poll_s, executor_threads)."""
+        return cls(config, codec)
 
     def __init__(self, config: Mapping[str, Any] | None = None, codec: MessageCodec | None = None) -> None:
         super().__init__(codec)

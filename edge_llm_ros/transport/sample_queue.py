@@ -7,8 +7,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from edge_llm_ros.transport.bus import Sample
 from edge_llm_ros.transport.qos import QoSProfile
+from edge_llm_ros.transport.sample import Sample
 
 
 class SampleQueue:

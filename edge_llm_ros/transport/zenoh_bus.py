@@ -51,12 +51,11 @@ import zenoh
 import zenoh.ext
 
 from edge_llm_ros.msgs.codec import CodecError, MessageCodec
-from edge_llm_ros.msgs.type_hash import service_rihs01
-from edge_llm_ros.msgs.typestore import build_typestore
 from edge_llm_ros.transport import names
 from edge_llm_ros.transport.bus import (
     Bus,
     BusNode,
+    Capability,
     MessageInfo,
     NodeEvent,
     Publisher,
@@ -65,282 +64,33 @@ from edge_llm_ros.transport.bus import (
     ServiceHandler,
     Subscription,
     TransportError,
-    new_gid,
 )
-from edge_llm_ros.transport.qos import SERVICES_DEFAULT, Durability, History, QoSProfile, Reliability
-from edge_llm_ros.transport.sample_queue import SampleQueue
+from edge_llm_ros.transport.qos import QoSProfile
 from edge_llm_ros.transport.zenoh_attachment import AttachmentError, pack_attachment, parse_attachment
 from edge_llm_ros.transport.zenoh_config import ZenohSettings, open_session
+from edge_llm_ros.transport.zenoh_entities import (
+    ZenohClient,
+    ZenohCounters,
+    ZenohPublisher,
+    ZenohService,
+    ZenohSubscription,
+    direct_callback,
+    undeclare,
+    zbytes,
+)
 from edge_llm_ros.transport.zenoh_keys import (
-    TYPE_HASH_NOT_SUPPORTED,
     EntityKind,
     InvalidKeyError,
     LivelinessEntity,
     TopicInfo,
-    dds_service_type_name,
-    dds_type_name,
     liveliness_subscription_key,
-    service_key,
-    topic_key,
+    service_type_hash,
 )
 
 # CDR_LE/CDR_BE and their parameter-list forms: the first two bytes of every ROS 2 payload.
 _ENCAPSULATIONS = (b"\x00\x00", b"\x00\x01", b"\x00\x02", b"\x00\x03")
 _SERVICE_WORKERS = 4
-#: Period of the sample-miss heartbeat of reliable transient-local publishers (rmw_zenoh: 500 ms).
-_HEARTBEAT_S = 0.5
 
-
-class ZenohCounters:
-    """Thread-safe counts of what the adapter rejected or survived (never raised into zenoh)."""
-
-    NAMES = (
-        "malformed_attachment",  # sample without rmw_zenoh's 33-byte attachment
-        "malformed_payload",  # payload failed the configured CDR validation
-        "malformed_request",  # service request without a valid attachment
-        "malformed_liveliness",  # liveliness token that is not rmw_zenoh's format
-        "service_errors",  # a service handler raised
-        "callback_errors",  # on_ready / watch callback raised, or an internal error
-    )
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values = dict.fromkeys(self.NAMES, 0)
-
-    def add(self, name: str, n: int = 1) -> None:
-        """Increment counter `name`."""
-        with self._lock:
-            self._values[name] += n
-
-    def __getitem__(self, name: str) -> int:
-        with self._lock:
-            return self._values[name]
-
-    def as_dict(self) -> dict[str, int]:
-        """A snapshot of all counters."""
-        with self._lock:
-            return dict(self._values)
-
-
-def _zenoh_qos(qos: QoSProfile) -> tuple[zenoh.Reliability, zenoh.CongestionControl]:
-    # rmw_zenoh: reliable -> RELIABLE, and BLOCK only for reliable + keep_all; else DROP.
-    if qos.reliability is Reliability.RELIABLE:
-        block = qos.history is History.KEEP_ALL
-        return zenoh.Reliability.RELIABLE, (zenoh.CongestionControl.BLOCK if block else zenoh.CongestionControl.DROP)
-    return zenoh.Reliability.BEST_EFFORT, zenoh.CongestionControl.DROP
-
-
-def _bytes(value: zenoh.ZBytes | None) -> bytes | None:
-    return None if value is None else value.to_bytes()
-
-
-def _direct(callback: Callable[[Any], None]) -> Any:
-    """Run `callback` on zenoh's own receive thread.
-
-    zenoh-python's default (indirect) callbacks each get a non-daemon Python thread that lives
-    until the entity is undeclared; at interpreter exit threading joins those threads *before*
-    atexit hooks could close the session, so a process that forgets close() hangs forever. Our
-    callbacks are short and never raise, so running them in place is safe and saves a thread
-    hop per sample.
-    """
-    return zenoh.handlers.Callback(callback, indirect=False)
-
-
-def _undeclare(*entities: Any) -> None:
-    for entity in entities:
-        if entity is None:
-            continue
-        # The session may already be closed, which undeclares everything anyway.
-        with contextlib.suppress(zenoh.ZError):
-            entity.undeclare()
-
-
-class _ZenohPublisher(Publisher):
-    def __init__(self, node: ZenohNode, topic: str, typename: str, qos: QoSProfile) -> None:
-        bus = node.bus
-        super().__init__(topic, typename, qos, bus.codec)
-        type_hash = bus.codec.type_hash(typename)
-        self.key = topic_key(bus.domain_id, topic, typename, type_hash)
-        self._lock = threading.Lock()
-        self.closed = False
-        reliability, congestion = _zenoh_qos(qos)
-        session = bus.session
-        if qos.durability is Durability.TRANSIENT_LOCAL:
-            self._pub: Any = zenoh.ext.declare_advanced_publisher(
-                session,
-                self.key,
-                congestion_control=congestion,
-                reliability=reliability,
-                cache=zenoh.ext.CacheConfig(qos.depth),
-                publisher_detection=True,
-                sample_miss_detection=(
-                    zenoh.ext.MissDetectionConfig(heartbeat=None, sporadic_heartbeat=_HEARTBEAT_S)
-                    if qos.reliability is Reliability.RELIABLE
-                    else None
-                ),
-            )
-        else:
-            self._pub = session.declare_publisher(self.key, congestion_control=congestion, reliability=reliability)
-        self.entity = node._entity(EntityKind.PUBLISHER, TopicInfo(topic, dds_type_name(typename), type_hash, qos))
-        self._token = session.liveliness().declare_token(self.entity.key())
-
-    @property
-    def has_subscribers(self) -> bool:
-        """Whether zenoh currently routes this topic to at least one subscriber (any process)."""
-        if self.closed:
-            return False
-        if not isinstance(self._pub, zenoh.Publisher):
-            # zenoh-ext's advanced publisher exposes no matching status; its cache covers late joiners.
-            return True
-        # The stubs say bool; 1.10 returns a MatchingStatus with `.matching`.
-        status: Any = self._pub.matching_status
-        return bool(getattr(status, "matching", status))
-
-    def publish_raw(self, data: bytes, source_timestamp_ns: int | None = None) -> None:
-        if self.closed:
-            raise TransportError(f"publisher on {self.topic} is closed")
-        payload = data if isinstance(data, bytes) else bytes(data)
-        with self._lock:
-            # Sequence numbers leave in the order they were drawn, even across threads.
-            seq = self.next_sequence()
-            attachment = pack_attachment(seq, source_timestamp_ns or time.time_ns(), self.gid)
-            try:
-                self._pub.put(payload, attachment=attachment)
-            except zenoh.ZError as exc:
-                raise TransportError(f"publish on {self.topic} failed: {exc}") from exc
-            self.published += 1
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        _undeclare(self._token, self._pub)
-
-
-class _ZenohSubscription(Subscription):
-    def __init__(
-        self,
-        node: ZenohNode,
-        topic: str,
-        typename: str,
-        qos: QoSProfile,
-        on_ready: Callable[[], None] | None,
-    ) -> None:
-        super().__init__(topic, typename, qos, SampleQueue(qos, on_ready))
-        bus = node.bus
-        self._bus = bus
-        #: Samples this reader refused (bad attachment or payload); also in bus.counters.
-        self.rejected = 0
-        type_hash = bus.codec.type_hash(typename)
-        self.key = topic_key(bus.domain_id, topic, typename, type_hash)
-        session = bus.session
-        if qos.durability is Durability.TRANSIENT_LOCAL:
-            self._sub: Any = zenoh.ext.declare_advanced_subscriber(
-                session,
-                self.key,
-                _direct(self._on_sample),
-                history=zenoh.ext.HistoryConfig(
-                    detect_late_publishers=True,
-                    max_samples=qos.depth,
-                ),
-                recovery=(
-                    zenoh.ext.RecoveryConfig(periodic_queries=None, heartbeat=True)
-                    if qos.reliability is Reliability.RELIABLE
-                    else None
-                ),
-                subscriber_detection=True,
-            )
-        else:
-            self._sub = session.declare_subscriber(self.key, _direct(self._on_sample))
-        self.entity = node._entity(EntityKind.SUBSCRIPTION, TopicInfo(topic, dds_type_name(typename), type_hash, qos))
-        self._token: zenoh.LivelinessToken | None = session.liveliness().declare_token(self.entity.key())
-
-    def _on_sample(self, zsample: zenoh.Sample) -> None:
-        # Runs on a zenoh thread: nothing may escape.
-        try:
-            sample = self._bus._decode_sample(self, zsample)
-            if sample is None:
-                self.rejected += 1
-                return
-            self.queue.put(sample)
-        except Exception:
-            self._bus.counters.add("callback_errors")
-
-    def close(self) -> None:
-        _undeclare(self._token, self._sub)
-        self._token = self._sub = None
-        self.queue.close()
-
-
-class _ZenohService(Service):
-    def __init__(self, node: ZenohNode, name: str, srvtype: str, handler: ServiceHandler) -> None:
-        super().__init__(name, srvtype, handler)
-        bus = node.bus
-        self._bus = bus
-        type_hash = bus.service_type_hash(srvtype)
-        self.key = service_key(bus.domain_id, name, srvtype, type_hash)
-        self.closed = False
-        session = bus.session
-        self._queryable = session.declare_queryable(self.key, _direct(self._on_query), complete=True)
-        self.entity = node._entity(
-            EntityKind.SERVICE, TopicInfo(name, dds_service_type_name(srvtype), type_hash, SERVICES_DEFAULT)
-        )
-        self._token = session.liveliness().declare_token(self.entity.key())
-
-    def _on_query(self, query: zenoh.Query) -> None:
-        # Runs on a zenoh thread: validate, then hand the work to the bus's service pool.
-        try:
-            try:
-                request_info = parse_attachment(_bytes(query.attachment))
-            except AttachmentError as exc:
-                self._bus.counters.add("malformed_request")
-                query.reply_err(f"{self.name}: bad request attachment ({exc})")
-                return
-            request = _bytes(query.payload) or b""
-            self._bus._service_pool.submit(self._serve, query, request, request_info.sequence_number, request_info.gid)
-        except Exception:
-            self._bus.counters.add("callback_errors")
-
-    def _serve(self, query: zenoh.Query, request: bytes, sequence: int, client_gid: bytes) -> None:
-        try:
-            try:
-                response = self.handler(request)
-            except Exception as exc:
-                self._bus.counters.add("service_errors")
-                query.reply_err(f"service {self.name} failed: {type(exc).__name__}: {exc}")
-                return
-            attachment = pack_attachment(sequence, time.time_ns(), client_gid)
-            query.reply(self.key, bytes(response), attachment=attachment)
-        except Exception:
-            self._bus.counters.add("callback_errors")
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        _undeclare(self._token, self._queryable)
-        self._bus._forget_service(self)
-
-
-class _Client:
-    """What rmw_zenoh keeps per service client: a GID, a sequence counter and an SC token."""
-
-    def __init__(self, node: ZenohNode, name: str, srvtype: str) -> None:
-        bus = node.bus
-        type_hash = bus.service_type_hash(srvtype)
-        self.key = service_key(bus.domain_id, name, srvtype, type_hash)
-        self.gid = new_gid()
-        self._sequence = itertools.count(1)
-        entity = node._entity(
-            EntityKind.CLIENT, TopicInfo(name, dds_service_type_name(srvtype), type_hash, SERVICES_DEFAULT)
-        )
-        self._token = bus.session.liveliness().declare_token(entity.key())
-
-    def next_sequence(self) -> int:
-        return next(self._sequence)
-
-    def close(self) -> None:
-        _undeclare(self._token)
 
 
 class ZenohNode(BusNode):
@@ -358,8 +108,8 @@ class ZenohNode(BusNode):
         # rmw_zenoh numbers nodes and entities from one per-session counter; a node's own token
         # uses its id twice.
         self.node_id = bus._next_entity_id()
-        self._closables: list[Publisher | Subscription | Service | _Client] = []
-        self._clients: dict[tuple[str, str], _Client] = {}
+        self._closables: list[Publisher | Subscription | Service | ZenohClient] = []
+        self._clients: dict[tuple[str, str], ZenohClient] = {}
         self._lock = threading.Lock()
         self.closed = False
         self.entity = LivelinessEntity(
@@ -367,7 +117,7 @@ class ZenohNode(BusNode):
         )
         self._token = bus.session.liveliness().declare_token(self.entity.key())
 
-    def _entity(self, kind: EntityKind, topic: TopicInfo) -> LivelinessEntity:
+    def entity_for(self, kind: EntityKind, topic: TopicInfo) -> LivelinessEntity:
         return LivelinessEntity(
             self.bus.domain_id,
             self.bus.zid,
@@ -405,7 +155,7 @@ class ZenohNode(BusNode):
         self.bus.codec.msg_class(typename)
         topic = self._qualify(topic)
         self.bus._check_type(topic, typename)
-        pub: Publisher = self._declare(lambda: _ZenohPublisher(self, topic, typename, qos))
+        pub: Publisher = self._declare(lambda: ZenohPublisher(self, topic, typename, qos))
         return pub
 
     def create_subscription(
@@ -414,25 +164,25 @@ class ZenohNode(BusNode):
         self.bus.codec.msg_class(typename)
         topic = self._qualify(topic)
         self.bus._check_type(topic, typename)
-        sub: Subscription = self._declare(lambda: _ZenohSubscription(self, topic, typename, qos, on_ready))
+        sub: Subscription = self._declare(lambda: ZenohSubscription(self, topic, typename, qos, on_ready))
         return sub
 
     def create_service(self, name: str, srvtype: str, handler: ServiceHandler) -> Service:
         name = self._qualify(name)
         self.bus._claim_service(name)
         try:
-            srv: Service = self._declare(lambda: _ZenohService(self, name, srvtype, handler))
+            srv: Service = self._declare(lambda: ZenohService(self, name, srvtype, handler))
         except BaseException:
             self.bus._release_service(name)
             raise
         self.bus._register_service(name, srv)
         return srv
 
-    def _client(self, name: str, srvtype: str) -> _Client:
+    def _client(self, name: str, srvtype: str) -> ZenohClient:
         with self._lock:
             client = self._clients.get((name, srvtype))
         if client is None:
-            client = self._declare(lambda: _Client(self, name, srvtype))
+            client = self._declare(lambda: ZenohClient(self, name, srvtype))
             with self._lock:
                 client = self._clients.setdefault((name, srvtype), client)
         return client
@@ -498,7 +248,7 @@ class ZenohNode(BusNode):
             self._clients.clear()
         for item in closables:
             item.close()
-        _undeclare(self._token)
+        undeclare(self._token)
         self.bus._remove_node(self)
 
 
@@ -517,6 +267,12 @@ class ZenohBus(Bus):
 
     name = "zenoh"
     honoured_qos = frozenset({"reliability", "history", "depth", "durability", "lifespan"})
+    capabilities = frozenset({Capability.MATCHING, Capability.SUBSCRIPTION_COUNT, Capability.MULTI_PROCESS})
+
+    @classmethod
+    def open(cls, config: Mapping[str, Any] | None = None, codec: MessageCodec | None = None) -> ZenohBus:
+        """A session with zenoh_config settings (endpoints, mode, domain)."""
+        return cls(config, codec)
 
     def __init__(
         self,
@@ -547,7 +303,7 @@ class ZenohBus(Bus):
         self.listen_endpoints = plan.listen
         self.connect_endpoints = plan.connect
         self.zid = str(self.session.zid())
-        self._service_pool = ThreadPoolExecutor(_SERVICE_WORKERS, thread_name_prefix="zenoh-service")
+        self.service_pool = ThreadPoolExecutor(_SERVICE_WORKERS, thread_name_prefix="zenoh-service")
         self._events = ThreadPoolExecutor(1, thread_name_prefix="zenoh-events")
         _OPEN_BUSES.add(self)
 
@@ -595,45 +351,27 @@ class ZenohBus(Bus):
         with self._lock:
             self._services[name] = srv
 
-    def _forget_service(self, srv: Service) -> None:
+    def forget_service(self, srv: Service) -> None:
         with self._lock:
             if self._services.get(srv.name) is srv:
                 del self._services[srv.name]
 
     def service_type_hash(self, srvtype: str) -> str:
-        """The type hash a service's key carries.
-
-        In order: an override from settings.service_type_hashes; Humble's placeholder
-        'TypeHashNotSupported' (rmw_zenoh on Humble sends it for everything); the codec's hash if
-        it registers `srvtype` itself; the REP-2011 hash computed from the typestore's
-        `<srvtype>_Request`/`_Response` structs (msgs.type_hash); otherwise the placeholder
-        'TypeHashNotSupported'. With the placeholder our servers and clients meet each other, but
-        a Jazzy rmw_zenoh peer only meets them once the real hash is given as an override.
-        """
+        """The type hash a service's key carries (zenoh_keys.service_type_hash), cached per type."""
         with self._lock:
             cached = self._service_hashes.get(srvtype)
         if cached is not None:
             return cached
-        value = self.settings.service_type_hashes.get(srvtype)
-        if value is None:
-            if not self.codec.distro.has_type_hashes:
-                value = TYPE_HASH_NOT_SUPPORTED
-            elif self.codec.knows(srvtype):
-                value = self.codec.type_hash(srvtype)
-            else:
-                try:
-                    value = service_rihs01(srvtype, build_typestore(self.codec.distro).fielddefs)
-                except KeyError:
-                    value = TYPE_HASH_NOT_SUPPORTED
+        value = service_type_hash(self.codec, srvtype, self.settings.service_type_hashes)
         with self._lock:
             self._service_hashes[srvtype] = value
         return value
 
     # ----------------------------------------------------------------- receive path
-    def _decode_sample(self, sub: _ZenohSubscription, zsample: zenoh.Sample) -> Sample | None:
+    def decode_sample(self, sub: ZenohSubscription, zsample: zenoh.Sample) -> Sample | None:
         """Turn a zenoh sample into a Sample, or count and drop it (None)."""
         try:
-            meta = parse_attachment(_bytes(zsample.attachment))
+            meta = parse_attachment(zbytes(zsample.attachment))
         except AttachmentError:
             self.counters.add("malformed_attachment")
             return None
@@ -713,7 +451,7 @@ class ZenohBus(Bus):
 
         try:
             subscriber = self.session.liveliness().declare_subscriber(
-                liveliness_subscription_key(self.domain_id), _direct(on_token), history=True
+                liveliness_subscription_key(self.domain_id), direct_callback(on_token), history=True
             )
         except zenoh.ZError as exc:
             raise TransportError(f"cannot watch nodes: {exc}") from exc
@@ -721,7 +459,7 @@ class ZenohBus(Bus):
         def stop() -> None:
             if not stopped.is_set():
                 stopped.set()
-                _undeclare(subscriber)
+                undeclare(subscriber)
                 with self._lock:
                     if stop in self._watch_stops:
                         self._watch_stops.remove(stop)
@@ -743,7 +481,7 @@ class ZenohBus(Bus):
         for stop in stops:
             stop()
         self._events.shutdown(wait=False, cancel_futures=True)
-        self._service_pool.shutdown(wait=False, cancel_futures=True)
+        self.service_pool.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(zenoh.ZError):
             self.session.close()
         _OPEN_BUSES.discard(self)

@@ -16,9 +16,13 @@ rmw_zenoh documents (ros2/rmw_zenoh docs/design.md, src/detail/liveliness_utils.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from edge_llm_ros._compat import StrEnum
+from edge_llm_ros.msgs.codec import MessageCodec
+from edge_llm_ros.msgs.type_hash import service_rihs01
+from edge_llm_ros.msgs.typestore import build_typestore
 from edge_llm_ros.transport.qos import Durability, History, QoSProfile, Reliability
 
 ADMIN_SPACE = "@ros2_lv"
@@ -232,3 +236,26 @@ class LivelinessEntity:
 def liveliness_subscription_key(domain_id: int) -> str:
     """What a graph watcher subscribes to: every token of one domain."""
     return f"{ADMIN_SPACE}/{int(domain_id)}/**"
+
+
+def service_type_hash(codec: MessageCodec, srvtype: str, overrides: Mapping[str, str]) -> str:
+    """The type hash a service's key carries.
+
+    In order: an override (zenoh settings' service_type_hashes); Humble's placeholder
+    'TypeHashNotSupported' (rmw_zenoh on Humble sends it for everything); the codec's hash if it
+    registers `srvtype` itself; the REP-2011 hash computed from the typestore's
+    `<srvtype>_Request`/`_Response` structs (msgs.type_hash); otherwise the placeholder
+    'TypeHashNotSupported'. With the placeholder our servers and clients meet each other, but a
+    Jazzy rmw_zenoh peer only meets them once the real hash is given as an override.
+    """
+    value = overrides.get(srvtype)
+    if value is not None:
+        return value
+    if not codec.distro.has_type_hashes:
+        return TYPE_HASH_NOT_SUPPORTED
+    if codec.knows(srvtype):
+        return codec.type_hash(srvtype)
+    try:
+        return service_rihs01(srvtype, build_typestore(codec.distro).fielddefs)
+    except KeyError:
+        return TYPE_HASH_NOT_SUPPORTED

@@ -32,7 +32,7 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from edge_llm_ros.sim import synthesize
+    from edge_llm_ros.scenes import synthesize
 
     path = tmp_path_factory.mktemp("drive") / "traffic_3s"
     synthesize(path, scene="traffic", duration_s=3.0, seed=1)
@@ -124,7 +124,7 @@ def test_crops_refuse_what_is_not_a_drive(tmp_path: Path) -> None:
 
 
 def _spec() -> Any:
-    from edge_llm_ros.models.prepare.roi_classifier import preprocess_spec
+    from edge_llm_ros.app.prepare.roi_classifier import preprocess_spec
 
     return preprocess_spec()
 
@@ -227,7 +227,6 @@ def test_pruning_really_shrinks_the_graph(pruned30: CheckReport, store: ModelSto
     m = store.resolve(model_id).manifest
     assert m.inputs == store.resolve(PARENT).manifest.inputs and m.outputs == store.resolve(PARENT).manifest.outputs
     assert pruned30.golden is not None and pruned30.golden.count == 32
-    assert 0.0 <= pruned30.candidate.class_agreement <= 1.0
 
 
 @pytest.mark.slow

@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge_llm_ros.app.pipeline import PipelineError, build_pipeline, scene_config_path
+from edge_llm_ros.app.replay.report import write_replay_report
+from edge_llm_ros.app.replay.session import ReplayOptions, run_replay
 from edge_llm_ros.bags.reader import BagReader
 from edge_llm_ros.cli.main import main as cli_main
-from edge_llm_ros.cli.pipeline import PipelineError, build_pipeline, scene_config_path
 from edge_llm_ros.decision.record import DecisionRecord
 from edge_llm_ros.industrial.classes import DEFECT_CLASSES
 from edge_llm_ros.inference.classifier import load_classifier
 from edge_llm_ros.inference.golden_check import check_engine
 from edge_llm_ros.models.store import ModelStore
-from edge_llm_ros.replay.report import write_replay_report
-from edge_llm_ros.replay.session import ReplayOptions, run_replay
-from edge_llm_ros.sim.synth import synthesize
+from edge_llm_ros.scenes import synthesize
 from edge_llm_ros.transport.inproc import InprocBus
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from edge_llm_ros.config_files import find_config
-from edge_llm_ros.nodes.lifecycle_manager import InprocSpawner, LifecycleManagerNode
+from edge_llm_ros.hosting.inproc_spawner import InprocSpawner
+from edge_llm_ros.nodes.lifecycle_manager import LifecycleManagerNode
 from edge_llm_ros.runtime.context import NodeContext, NodeOptions
 from edge_llm_ros.runtime.executor import ExecutorThread
 from edge_llm_ros.runtime.lifecycle import State

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edge_llm_ros.app.run_session import RunOptions, RunSession
 from edge_llm_ros.cli import bench_lifecycle, run, swap
-from edge_llm_ros.cli.run import RunOptions, RunSession
 
 
 def parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ import pytest
 
 from edge_llm_ros.manager.config import ManagerConfig
 from edge_llm_ros.manager.roles import Role
-from edge_llm_ros.nodes.lifecycle_manager import call_swap, call_trigger
+from edge_llm_ros.nodes.manager_client import call_swap, call_trigger
 from edge_llm_ros.runtime.lifecycle import State
 from edge_llm_ros.transport.qos import QoSProfile
 

@@ -16,14 +16,15 @@ from typing import Any
 
 import pytest
 
-from edge_llm_ros.cli.bench_lifecycle import LoopingPlayer, OutputProbe
-from edge_llm_ros.cli.run import RunOptions, RunSession
+from edge_llm_ros.app.looping_player import LoopingPlayer
+from edge_llm_ros.app.output_probe import OutputProbe
+from edge_llm_ros.app.run_session import RunOptions, RunSession
 from edge_llm_ros.manager.roles import Role
-from edge_llm_ros.manager.tiny_models import NAME, build_store
-from edge_llm_ros.nodes.lifecycle_manager import call_swap
+from edge_llm_ros.nodes.manager_client import call_swap
 from edge_llm_ros.runtime.lifecycle import State
 
 from .conftest import wait_until
+from .tiny_models import NAME, build_store
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from edge_llm_ros.sim import synthesize
+    from edge_llm_ros.scenes import synthesize
 
     out = tmp_path_factory.mktemp("drive") / "bag"
     synthesize(out, scene="traffic", duration_s=6.0, seed=1)

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from edge_llm_ros.config_files import find_config
-from edge_llm_ros.manager.tiny_models import NAME, build_store
 from edge_llm_ros.runtime.lifecycle import State
 from edge_llm_ros.runtime.params import load_params_file
 
 from .conftest import Scene
+from .tiny_models import NAME, build_store
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("edge_llm_ros.inference.classifier") is None,

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from edge_llm_ros.manager.tiny_models import NAME, build_store
 from edge_llm_ros.manager.validation import StoreValidator
 from edge_llm_ros.models.store import ModelStore
+
+from .tiny_models import NAME, build_store
 
 
 @pytest.fixture(scope="module")

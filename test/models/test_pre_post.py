@@ -3,10 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_llm_ros.inference.detector_postprocess import decode_detections, iou_matrix, person_boxes
+from edge_llm_ros.app.prepare.person_detector import detector_spec
+from edge_llm_ros.inference.detector_postprocess import decode_detections, person_boxes
 from edge_llm_ros.inference.preprocess import Preprocessor
 from edge_llm_ros.models.manifest import DetectorSpec, PreprocessSpec
-from edge_llm_ros.models.prepare.person_detector import detector_spec
+from edge_llm_ros.roi.boxes import iou_matrix
 
 SPEC = PreprocessSpec("x", "NCHW", 8, 8, (127.0, 127.0, 127.0), (128.0, 128.0, 128.0), pad_value=127)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge_llm_ros.app.prepare.person_detector import asset_dir
 from edge_llm_ros.cli.main import main as cli_main
 from edge_llm_ros.inference.detector_postprocess import person_boxes
 from edge_llm_ros.inference.engine import EngineOptions, OrtEngine
@@ -17,7 +18,6 @@ from edge_llm_ros.inference.preprocess import Preprocessor
 from edge_llm_ros.models.errors import Sha256MismatchError
 from edge_llm_ros.models.labels import ROI_CLASSES, ClassRollup
 from edge_llm_ros.models.manifest import Manifest
-from edge_llm_ros.models.prepare.person_detector import asset_dir
 from edge_llm_ros.models.sample_images import load_image
 from edge_llm_ros.models.store import ModelStore
 

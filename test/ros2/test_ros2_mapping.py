@@ -8,12 +8,7 @@ import math
 import pytest
 
 from edge_llm_ros.config_files import find_config
-from edge_llm_ros.nodes.registry import NODE_CLASSES, node_class
-from edge_llm_ros.runtime.lifecycle import _EDGES, CallbackReturn, LifecycleMachine, State, Transition
-from edge_llm_ros.runtime.managed_node import BASE_PARAMETERS
-from edge_llm_ros.runtime.params import ParameterSchema, ParameterSpec
-from edge_llm_ros.transport.qos import LATCHED, SENSOR_DATA, History, QoSCatalog, QoSProfile
-from edge_llm_ros.transport.ros2_mapping import (
+from edge_llm_ros.hosting.ros2_params import (
     APPLIED_AT_CONFIGURE,
     INT64_MAX,
     INT64_MIN,
@@ -21,11 +16,15 @@ from edge_llm_ros.transport.ros2_mapping import (
     TRANSITION_GOALS,
     declared_values,
     error_outcome,
-    native_names,
     parameter_declaration,
-    ros2_qos,
     transition_outcome,
 )
+from edge_llm_ros.nodes.registry import NODE_CLASSES, node_class
+from edge_llm_ros.runtime.lifecycle import _EDGES, CallbackReturn, LifecycleMachine, State, Transition
+from edge_llm_ros.runtime.managed_node import BASE_PARAMETERS
+from edge_llm_ros.runtime.params import ParameterSchema, ParameterSpec
+from edge_llm_ros.transport.qos import LATCHED, SENSOR_DATA, History, QoSCatalog, QoSProfile
+from edge_llm_ros.transport.ros2_mapping import native_names, ros2_qos
 
 # rclpy.qos enum member names and rclpy.parameter.Parameter.Type member names (rclpy 3.x-7.x).
 RCLPY_QOS_NAMES = {"RELIABLE", "BEST_EFFORT", "KEEP_LAST", "KEEP_ALL", "VOLATILE", "TRANSIENT_LOCAL"}

@@ -17,7 +17,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-MODULES = ("edge_llm_ros/transport/ros2_bus.py", "edge_llm_ros/transport/ros2_host.py")
+MODULES = (
+    "edge_llm_ros/transport/ros2_bus.py",
+    "edge_llm_ros/transport/ros2_entities.py",
+    "edge_llm_ros/hosting/ros2_host.py",
+)
 
 
 def test_rclpy_glue_type_checks_against_rclpy_sources(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edge_llm_ros.sim import SynthResult, synthesize
+from edge_llm_ros.scenes import synthesize
+from edge_llm_ros.sim import SynthResult
 
 TRAFFIC_S = 3.0
 INDUSTRIAL_S = 2.5

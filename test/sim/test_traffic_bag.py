@@ -16,7 +16,8 @@ import pytest
 from edge_llm_ros.bags import BagReader, bag_info
 from edge_llm_ros.fusion.geometry import PinholeCamera as FusionCamera
 from edge_llm_ros.fusion.geometry import RadarToCamera, box_from_extent
-from edge_llm_ros.sim import TRAFFIC_CALIBRATION, SynthResult, synthesize
+from edge_llm_ros.scenes import synthesize
+from edge_llm_ros.sim import TRAFFIC_CALIBRATION, SynthResult
 from edge_llm_ros.sim import ground_truth as gt
 from edge_llm_ros.sim.road import RoadRenderer
 from edge_llm_ros.sim.rules import RADAR_CLASSIFICATION, ObjectClass, assess, class_from_radar, scene_warning

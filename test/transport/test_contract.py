@@ -145,11 +145,9 @@ def test_service_call_roundtrip(net: Network) -> None:
 
 def test_service_absent_raises(net: Network) -> None:
     client = net.bus().create_node("client")
-    start = time.monotonic()
-
+    # How long giving up takes is measured in benchmarks/service_absent.py, not asserted here.
     with pytest.raises(TransportError):
         client.call_service("/nobody_home", "std_srvs/srv/Trigger", b"", timeout_s=0.3)
-    assert time.monotonic() - start < 5.0
 
 
 def test_service_timeout_raises(net: Network) -> None:

@@ -1,0 +1,1 @@
+"""Operations: monitoring as code, the black-box recorder, and remote operations over mTLS."""

@@ -1,0 +1,1 @@
+"""Monitoring as code: Prometheus rules and config, the Grafana dashboard, a local Prometheus."""
