@@ -1,0 +1,257 @@
+"""Fuzz replay: a drive with malformed samples interleaved, through the real inproc pipeline.
+
+The valid drive is replayed twice in the closed loop (deterministic): once clean, once with
+`per_sample` malformed variants (edge_llm_ros.replay.mutations) published next to every valid
+sensor sample. The fuzzed run must decide every valid frame exactly as the clean run did,
+decide nothing else, and count every malformed sample as rejected, by topic and reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_llm_ros.cli.pipeline import build_pipeline, scene_config_path
+from edge_llm_ros.msgs.codec import MessageCodec
+from edge_llm_ros.replay.driver import ReplayDriver, ReplayResult
+from edge_llm_ros.replay.mutations import Mutator
+from edge_llm_ros.replay.session import ReplayOptions, node_overrides
+from edge_llm_ros.telemetry.rejections import rejections_by_topic
+from edge_llm_ros.transport.bus import Publisher
+from edge_llm_ros.transport.inproc import InprocBus
+
+
+@dataclass
+class FuzzConfig:
+    """How much garbage, from which seed."""
+
+    seed: int = 0
+    #: Mean number of malformed variants per valid sensor sample.
+    per_sample: float = 4.0
+    #: Share of variants that are structured (re-encoded valid CDR) rather than raw bytes.
+    structured_share: float = 0.5
+
+
+@dataclass
+class FuzzRun:
+    """One replay's decisions and counters, and what was injected."""
+
+    result: ReplayResult
+    counters: dict[str, dict[str, int]]
+    sent: Counter[tuple[str, str]] = field(default_factory=Counter)  # (topic, kind) -> malformed sent
+    valid_sent: Counter[str] = field(default_factory=Counter)  # topic -> valid samples
+    crashes: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+class _FuzzingPublisher:
+    """Stands in for the driver's publisher of one topic: the valid sample plus its variants."""
+
+    def __init__(self, run: FuzzRun, topic: str, typename: str, real: Publisher, other: Publisher, mutator: Mutator):
+        self.run, self.topic, self.typename = run, topic, typename
+        self.real, self.other, self.mutator = real, other, mutator
+
+    def publish_raw(self, data: bytes) -> None:
+        mutations = self.mutator.mutate(self.typename, bytes(data))
+        # The first sample of a topic fixes its frame id, source and intrinsics (InputGate): the
+        # garbage starts once it has been seen, as it would after any startup.
+        first = self.run.valid_sent[self.topic] == 0
+        for m in mutations:
+            if m.before and not first:
+                self._send(m.kind, m.data, m.other_source)
+        self.real.publish_raw(data)
+        self.run.valid_sent[self.topic] += 1
+        for m in mutations:
+            if first or not m.before:
+                self._send(m.kind, m.data, m.other_source)
+
+    def _send(self, kind: str, data: bytes, other_source: bool) -> None:
+        (self.other if other_source else self.real).publish_raw(data)
+        self.run.sent[(self.topic, kind)] += 1
+
+
+class FuzzDriver(ReplayDriver):
+    """ReplayDriver whose sensor publishers interleave malformed variants with the valid samples."""
+
+    def __init__(self, *args: Any, run: FuzzRun, mutator: Mutator | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._run, self._mutator = run, mutator
+        self._fuzzer = self.context.bus.create_node("fuzzer")
+        self._wrapped: dict[str, Any] = {}
+
+    def _publisher(self, topic: str, typename: str) -> Publisher:
+        real = super()._publisher(topic, typename)
+        if self._mutator is None:
+            return real
+        if topic not in self._wrapped:
+            other = self._fuzzer.create_publisher(topic, typename, self._input_qos())
+            self._wrapped[topic] = _FuzzingPublisher(self._run, topic, typename, real, other, self._mutator)
+        wrapped: Publisher = self._wrapped[topic]
+        return wrapped
+
+    def _input_qos(self) -> Any:
+        from edge_llm_ros.replay.driver import CLOSED_LOOP_INPUT
+        from edge_llm_ros.transport.qos import SENSOR_DATA
+
+        return SENSOR_DATA if self.rate is not None else CLOSED_LOOP_INPUT
+
+
+def replay_with_fuzz(options: ReplayOptions, fuzz: FuzzConfig | None, codec: MessageCodec | None = None) -> FuzzRun:
+    """Replay `options.bag` closed-loop inproc, with malformed variants when `fuzz` is given."""
+    if options.transport != "inproc" or options.rate is not None:
+        raise ValueError("the fuzz replay runs closed loop on the inproc transport")
+    config = scene_config_path(options.scene, options.config)
+    bus = InprocBus()
+    run = FuzzRun(ReplayResult(), {})
+    started = time.monotonic()
+    try:
+        from edge_llm_ros.runtime.params import load_params_file, params_for_node
+
+        names = list(params_for_node(load_params_file(config), "lifecycle_manager").get("node_names") or [])
+        names = [n for n in names if n != "llm_inference"]
+        pipeline = build_pipeline(bus, config, node_overrides(options), node_names=names or None)
+        try:
+            pipeline.bring_up()
+            mutator = None
+            if fuzz is not None:
+                mutator = Mutator(codec or bus.codec, fuzz.seed, fuzz.per_sample, fuzz.structured_share)
+            driver = FuzzDriver(pipeline, options.bag, max_frames=options.max_frames, run=run, mutator=mutator)
+            try:
+                run.result = driver.run()
+            except Exception as exc:  # the figure this harness exists for: a crash is counted, not hidden
+                run.crashes.append(f"{type(exc).__name__}: {exc}")
+            run.counters = pipeline.counters()
+            for name, node in pipeline.nodes.items():
+                if node.last_error:
+                    run.crashes.append(f"{name}: {node.last_error}")
+        finally:
+            pipeline.shutdown()
+    finally:
+        bus.close()
+        run.wall_s = time.monotonic() - started
+    return run
+
+
+@dataclass
+class FuzzComparison:
+    """Fuzzed run against the clean one."""
+
+    valid_frames: int
+    decided: int
+    identical: int
+    differing: list[int]
+    undecided: list[int]
+    extra_decisions: int
+    malformed_sent: int
+    rejected: dict[tuple[str, str], int]
+    unaccounted: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.differing or self.undecided or self.extra_decisions or self.unaccounted)
+
+    def table(self) -> dict[str, Any]:
+        """JSON-ready figures."""
+        by_topic: dict[str, dict[str, int]] = {}
+        for (topic, reason), n in sorted(self.rejected.items()):
+            by_topic.setdefault(topic, {})[reason] = n
+        return {
+            "valid_frames": self.valid_frames,
+            "decided": self.decided,
+            "identical_to_clean": self.identical,
+            "differing": len(self.differing),
+            "undecided": len(self.undecided),
+            "extra_decisions": self.extra_decisions,
+            "malformed_sent": self.malformed_sent,
+            "rejected_total": sum(self.rejected.values()),
+            "rejected_by_topic": by_topic,
+            "unaccounted_by_topic": self.unaccounted,
+        }
+
+
+def compare(clean: FuzzRun, fuzzed: FuzzRun) -> FuzzComparison:
+    """Decisions on the valid frames, and the accounting of every malformed sample."""
+    before = {d.stamp_ns: d.decision_key() for d in clean.result.decisions}
+    after: dict[int, str] = {}
+    extra = 0
+    for d in fuzzed.result.decisions:
+        if d.stamp_ns in after or d.stamp_ns not in clean.result.injected_ns:
+            extra += 1  # a second decision for an instant, or one for a frame that was never valid
+        after[d.stamp_ns] = d.decision_key()
+    frames = sorted(clean.result.injected_ns)
+    undecided = [s for s in frames if s not in after]
+    differing = [s for s in frames if s in after and after[s] != before.get(s)]
+    rejected = rejections_by_topic(fuzzed.counters)
+    per_topic_rejected: Counter[str] = Counter()
+    for (topic, _reason), n in rejected.items():
+        per_topic_rejected[topic] += n
+    per_topic_sent: Counter[str] = Counter()
+    for (topic, _kind), n in fuzzed.sent.items():
+        per_topic_sent[topic] += n
+    unaccounted = {
+        t: per_topic_sent[t] - per_topic_rejected[t]
+        for t in sorted(per_topic_sent)
+        if per_topic_sent[t] != per_topic_rejected[t]
+    }
+    return FuzzComparison(
+        valid_frames=len(frames),
+        decided=len(frames) - len(undecided),
+        identical=len(frames) - len(undecided) - len(differing),
+        differing=differing,
+        undecided=undecided,
+        extra_decisions=extra,
+        malformed_sent=sum(fuzzed.sent.values()),
+        rejected=rejected,
+        unaccounted=unaccounted,
+    )
+
+
+def fuzz_campaign(options: ReplayOptions, fuzz: FuzzConfig, rounds: int = 1) -> dict[str, Any]:
+    """Clean run once, then `rounds` fuzzed runs with successive seeds; one JSON table."""
+    clean = replay_with_fuzz(options, None)
+    runs = []
+    kinds: Counter[str] = Counter()
+    for i in range(rounds):
+        fuzzed = replay_with_fuzz(options, FuzzConfig(fuzz.seed + i, fuzz.per_sample, fuzz.structured_share))
+        comparison = compare(clean, fuzzed)
+        for (_topic, kind), n in fuzzed.sent.items():
+            kinds[kind] += n
+        runs.append({
+            "seed": fuzz.seed + i,
+            "crashes": fuzzed.crashes,
+            "wall_s": round(fuzzed.wall_s, 1),
+            "valid_sent": sum(fuzzed.valid_sent.values()),
+            **comparison.table(),
+        })
+    total_rejected: Counter[str] = Counter()
+    for r in runs:
+        for topic, reasons in r["rejected_by_topic"].items():
+            for reason, n in reasons.items():
+                total_rejected[f"{topic} {reason}"] += n
+    return {
+        "bag": str(options.bag),
+        "clean_frames": len(clean.result.injected_ns),
+        "clean_crashes": clean.crashes,
+        "inputs_tried": sum(r["malformed_sent"] + r["valid_sent"] for r in runs),
+        "malformed_sent": sum(r["malformed_sent"] for r in runs),
+        "crashes": sum(len(r["crashes"]) for r in runs),
+        "hangs": sum(r["undecided"] for r in runs),
+        "decisions_identical": all(r["differing"] == 0 and r["undecided"] == 0 and r["extra_decisions"] == 0
+                                   for r in runs),
+        "unaccounted": sum(sum(r["unaccounted_by_topic"].values()) for r in runs),
+        "sent_by_kind": dict(sorted(kinds.items())),
+        "rejected_by_topic_reason": dict(sorted(total_rejected.items())),
+        "runs": runs,
+    }
+
+
+def load_or_make_drive(path: Path, duration_s: float, seed: int = 3) -> Path:
+    """A synthesized traffic drive at `path` (made once)."""
+    if not (path / "metadata.yaml").exists():
+        from edge_llm_ros.sim.synth import synthesize
+
+        synthesize(path, scene="traffic", duration_s=duration_s, seed=seed)
+    return path
