@@ -8,10 +8,12 @@ from typing import Any
 def register(subparsers: Any) -> None:
     """Add `bench` with failover, swap (lifecycle) and optimize (compression variants)."""
     from edge_llm_ros.cli.bench_lifecycle import add_bench_commands
+    from edge_llm_ros.cli.bench_reliability import add_reliability_bench
     from edge_llm_ros.cli.optimize import add_optimize_bench
 
     bench = subparsers.add_parser("bench", help="benchmarks: lifecycle failover and hot-swap, model compression")
-    verbs = bench.add_subparsers(dest="bench_command", metavar="{failover,swap,optimize}")
+    verbs = bench.add_subparsers(dest="bench_command", metavar="{failover,swap,optimize,reliability}")
     verbs.required = True
     add_bench_commands(verbs)
     add_optimize_bench(verbs)
+    add_reliability_bench(verbs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ class FuzzConfig:
     per_sample: float = 4.0
     #: Share of variants that are structured (re-encoded valid CDR) rather than raw bytes.
     structured_share: float = 0.5
+    #: Publish each sample's variants in one burst, without letting the pipeline run in between.
+    burst: bool = False
 
 
 @dataclass
@@ -45,14 +48,37 @@ class FuzzRun:
     valid_sent: Counter[str] = field(default_factory=Counter)  # topic -> valid samples
     crashes: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    #: With observe=True: the exporter's Prometheus text and the /diagnostics statuses (name -> values).
+    prometheus: str = ""
+    diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+    def counters_by_node(self, node: str) -> dict[tuple[str, str], int]:
+        """One node's rejections by (topic, reason)."""
+        from edge_llm_ros.telemetry.rejections import parse_rejection
+
+        out: dict[tuple[str, str], int] = {}
+        for key, value in self.counters.get(node, {}).items():
+            if (parsed := parse_rejection(key)) is not None and value:
+                out[parsed] = out.get(parsed, 0) + int(value)
+        return out
 
 
 class _FuzzingPublisher:
     """Stands in for the driver's publisher of one topic: the valid sample plus its variants."""
 
-    def __init__(self, run: FuzzRun, topic: str, typename: str, real: Publisher, other: Publisher, mutator: Mutator):
+    def __init__(
+        self,
+        run: FuzzRun,
+        topic: str,
+        typename: str,
+        real: Publisher,
+        other: Publisher,
+        mutator: Mutator,
+        pace: Callable[[], None] | None,
+    ) -> None:
         self.run, self.topic, self.typename = run, topic, typename
-        self.real, self.other, self.mutator = real, other, mutator
+        self.real, self.other, self.mutator, self.pace = real, other, mutator, pace
 
     def publish_raw(self, data: bytes) -> None:
         mutations = self.mutator.mutate(self.typename, bytes(data))
@@ -71,14 +97,20 @@ class _FuzzingPublisher:
     def _send(self, kind: str, data: bytes, other_source: bool) -> None:
         (self.other if other_source else self.real).publish_raw(data)
         self.run.sent[(self.topic, kind)] += 1
+        if self.pace is not None:
+            # The closed loop lets the pipeline take each sample as it comes, as a node that keeps
+            # up with its input would. A burst larger than the sensor queue (keep-last 5) would
+            # push valid samples out before any check ran: that is overload, measured apart.
+            self.pace()
 
 
 class FuzzDriver(ReplayDriver):
     """ReplayDriver whose sensor publishers interleave malformed variants with the valid samples."""
 
-    def __init__(self, *args: Any, run: FuzzRun, mutator: Mutator | None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, run: FuzzRun, mutator: Mutator | None, burst: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._run, self._mutator = run, mutator
+        self._pace = None if burst else self.context.executor.spin_until_idle
         self._fuzzer = self.context.bus.create_node("fuzzer")
         self._wrapped: dict[str, Any] = {}
 
@@ -88,7 +120,9 @@ class FuzzDriver(ReplayDriver):
             return real
         if topic not in self._wrapped:
             other = self._fuzzer.create_publisher(topic, typename, self._input_qos())
-            self._wrapped[topic] = _FuzzingPublisher(self._run, topic, typename, real, other, self._mutator)
+            self._wrapped[topic] = _FuzzingPublisher(
+                self._run, topic, typename, real, other, self._mutator, self._pace
+            )
         wrapped: Publisher = self._wrapped[topic]
         return wrapped
 
@@ -99,8 +133,13 @@ class FuzzDriver(ReplayDriver):
         return SENSOR_DATA if self.rate is not None else CLOSED_LOOP_INPUT
 
 
-def replay_with_fuzz(options: ReplayOptions, fuzz: FuzzConfig | None, codec: MessageCodec | None = None) -> FuzzRun:
-    """Replay `options.bag` closed-loop inproc, with malformed variants when `fuzz` is given."""
+def replay_with_fuzz(
+    options: ReplayOptions, fuzz: FuzzConfig | None, codec: MessageCodec | None = None, *, observe: bool = False
+) -> FuzzRun:
+    """Replay `options.bag` closed-loop inproc, with malformed variants when `fuzz` is given.
+
+    `observe` also runs the telemetry exporter and keeps what it tells an operator at the end.
+    """
     if options.transport != "inproc" or options.rate is not None:
         raise ValueError("the fuzz replay runs closed loop on the inproc transport")
     config = scene_config_path(options.scene, options.config)
@@ -118,12 +157,21 @@ def replay_with_fuzz(options: ReplayOptions, fuzz: FuzzConfig | None, codec: Mes
             mutator = None
             if fuzz is not None:
                 mutator = Mutator(codec or bus.codec, fuzz.seed, fuzz.per_sample, fuzz.structured_share)
-            driver = FuzzDriver(pipeline, options.bag, max_frames=options.max_frames, run=run, mutator=mutator)
+            driver = FuzzDriver(
+                pipeline,
+                options.bag,
+                max_frames=options.max_frames,
+                run=run,
+                mutator=mutator,
+                burst=fuzz is not None and fuzz.burst,
+            )
             try:
                 run.result = driver.run()
             except Exception as exc:  # the figure this harness exists for: a crash is counted, not hidden
                 run.crashes.append(f"{type(exc).__name__}: {exc}")
             run.counters = pipeline.counters()
+            if observe:
+                _observe(pipeline, run)
             for name, node in pipeline.nodes.items():
                 if node.last_error:
                     run.crashes.append(f"{name}: {node.last_error}")
@@ -133,6 +181,35 @@ def replay_with_fuzz(options: ReplayOptions, fuzz: FuzzConfig | None, codec: Mes
         bus.close()
         run.wall_s = time.monotonic() - started
     return run
+
+
+def _observe(pipeline: Any, run: FuzzRun) -> None:
+    """One exporter poll: Prometheus families and the /diagnostics array, as a subscriber sees it."""
+    from prometheus_client import generate_latest
+
+    from edge_llm_ros.nodes import topics
+    from edge_llm_ros.nodes.telemetry_exporter import TelemetryExporter
+    from edge_llm_ros.transport.bus import Sample
+
+    context = pipeline.context
+    listener = context.bus.create_node("diagnostics_listener")
+    sub = listener.create_subscription(
+        topics.DIAGNOSTICS_TOPIC, topics.DIAGNOSTICS, context.qos.profile("pipeline"), on_ready=context.executor.notify
+    )
+
+    def on_diag(sample: Sample) -> None:
+        array = context.bus.codec.deserialize(sample.data, topics.DIAGNOSTICS)
+        for status in array.status:
+            run.diagnostics[str(status.name)] = {str(kv.key): str(kv.value) for kv in status.values}
+
+    context.executor.add_subscription(sub, on_diag, lambda: True)
+    exporter = TelemetryExporter(context, pipeline.nodes, diagnostics_period_s=0.0)
+    try:
+        exporter.poll()
+        context.executor.spin_until_idle()
+        run.prometheus = generate_latest(exporter.metrics.registry).decode()
+    finally:
+        exporter.close()
 
 
 @dataclass
@@ -215,7 +292,8 @@ def fuzz_campaign(options: ReplayOptions, fuzz: FuzzConfig, rounds: int = 1) -> 
     runs = []
     kinds: Counter[str] = Counter()
     for i in range(rounds):
-        fuzzed = replay_with_fuzz(options, FuzzConfig(fuzz.seed + i, fuzz.per_sample, fuzz.structured_share))
+        seeded = FuzzConfig(fuzz.seed + i, fuzz.per_sample, fuzz.structured_share, fuzz.burst)
+        fuzzed = replay_with_fuzz(options, seeded)
         comparison = compare(clean, fuzzed)
         for (_topic, kind), n in fuzzed.sent.items():
             kinds[kind] += n
