@@ -75,7 +75,7 @@ class _FuzzingPublisher:
         real: Publisher,
         other: Publisher,
         mutator: Mutator,
-        pace: Callable[[], None] | None,
+        pace: Callable[[], object] | None,
     ) -> None:
         self.run, self.topic, self.typename = run, topic, typename
         self.real, self.other, self.mutator, self.pace = real, other, mutator, pace
@@ -110,7 +110,7 @@ class FuzzDriver(ReplayDriver):
     def __init__(self, *args: Any, run: FuzzRun, mutator: Mutator | None, burst: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._run, self._mutator = run, mutator
-        self._pace = None if burst else self.context.executor.spin_until_idle
+        self._pace: Callable[[], object] | None = None if burst else self.context.executor.spin_until_idle
         self._fuzzer = self.context.bus.create_node("fuzzer")
         self._wrapped: dict[str, Any] = {}
 
