@@ -240,6 +240,7 @@ class FuzzComparison:
             "decided": self.decided,
             "identical_to_clean": self.identical,
             "differing": len(self.differing),
+            "differing_stamps": self.differing[:20],
             "undecided": len(self.undecided),
             "extra_decisions": self.extra_decisions,
             "malformed_sent": self.malformed_sent,
