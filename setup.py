@@ -67,7 +67,8 @@ setup(
         "jsonschema>=4.20",
     ],
     extras_require={
-        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "mypy>=1.8", "types-PyYAML", "types-psutil", "rclpy-intellisense",
+        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "mypy>=1.8", "types-PyYAML", "types-psutil",
+                "rclpy-intellisense",
                 "mcap", "mcap-ros2-support", "grpcio>=1.60", "cryptography>=41",
                 'grafana-foundation-sdk>=10.1; python_version >= "3.11"',
                 # test/distribution builds the sdist and wheel without build isolation (offline)
