@@ -62,8 +62,8 @@ setup(
         "jsonschema>=4.20",
     ],
     extras_require={
-        "dev": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "import-linter>=2.1", "types-PyYAML", "types-psutil",
-                "rclpy-intellisense", "mcap", "mcap-ros2-support", "grpcio>=1.60", "cryptography>=42",
+        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "mypy>=1.8", "import-linter>=2.1", "types-PyYAML",
+                "types-psutil", "rclpy-intellisense", "mcap", "mcap-ros2-support", "grpcio>=1.60", "cryptography>=42",
                 'grafana-foundation-sdk>=10.1; python_version >= "3.11"',
                 # test/distribution builds the sdist and wheel without build isolation (offline)
                 "build>=1.0", "setuptools>=70.1"],

@@ -14,9 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from edge_llm_ros.decision.classified import ClassifiedRoi
+from edge_llm_ros.fusion.input_gate import InputGate
 from edge_llm_ros.fusion.scene import FusedScene, SceneDecodeError
 from edge_llm_ros.inference.backend import BACKENDS, DEFAULT_BACKEND
 from edge_llm_ros.nodes import topics
+from edge_llm_ros.nodes.admission import admit
 from edge_llm_ros.nodes.convert import ImageError, detections_msg, image_to_rgb, string_msg, timing_record
 from edge_llm_ros.roi.proposals import RoiConfig, propose
 from edge_llm_ros.runtime.clock import stamp_to_ns
@@ -88,9 +90,11 @@ class RoiPreprocessNode(ManagedNode):
             self.part_proposers = {}  # one per camera (frame_id): each tracks its own parts
         self.sync = ExactTimeSync(("image", "scene"))
         self.report_counters("sync:", self.sync.counters)
+        # A bad image must never take the slot of its instant in the exact-time sync (issue 15).
+        self.gate = InputGate()
         for camera in p["cameras"]:
             image_topic, _ = topics.camera_topics(camera)
-            self.create_subscription(image_topic, topics.IMAGE, self._on_image, "sensor_data")
+            self.create_subscription(image_topic, topics.IMAGE, self._on_image_from(image_topic), "sensor_data")
         self.create_subscription(topics.FUSED_SCENE_TOPIC, topics.STRING, self._on_scene, "pipeline")
         self.proposals_pub = self.create_publisher(topics.PROPOSALS_TOPIC, topics.DETECTIONS, "pipeline")
         self.timing_pub = self.create_publisher(topics.TIMING_TOPIC, topics.STRING, "pipeline")
@@ -99,6 +103,13 @@ class RoiPreprocessNode(ManagedNode):
     def on_cleanup(self) -> CallbackReturn:
         self.detector = None
         return CallbackReturn.SUCCESS
+
+    def _on_image_from(self, topic: str) -> Any:
+        def handle(msg: Any, info: MessageInfo) -> None:
+            if admit(self, self.gate, self.resolve(topic), topics.IMAGE, msg, info):
+                self._on_image(msg, info)
+
+        return handle
 
     def _on_image(self, msg: Any, _info: MessageInfo) -> None:
         self._arrived((stamp_to_ns(msg.header.stamp), str(msg.header.frame_id)), "image", msg)
@@ -149,6 +160,8 @@ class RoiPreprocessNode(ManagedNode):
     def on_time_reset(self) -> None:
         """Part tracks belong to the old timeline: proposers are rebuilt on the next frame."""
         super().on_time_reset()
+        if hasattr(self, "gate"):
+            self.gate.reset()
         if getattr(self, "part_proposers", None):
             self.part_proposers = {}
 

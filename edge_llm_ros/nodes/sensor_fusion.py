@@ -6,7 +6,9 @@ from typing import Any
 
 from edge_llm_ros.fusion.collector import FusionConfig, SensorFusion
 from edge_llm_ros.fusion.geometry import RadarToCamera
+from edge_llm_ros.fusion.input_gate import InputGate
 from edge_llm_ros.nodes import topics
+from edge_llm_ros.nodes.admission import admit
 from edge_llm_ros.nodes.convert import radar_tracks, string_msg, timing_record
 from edge_llm_ros.runtime.clock import stamp_to_ns
 from edge_llm_ros.runtime.lifecycle import CallbackReturn
@@ -48,6 +50,8 @@ class SensorFusionNode(ManagedNode):
             self.machine.last_error = "radar_to_camera.translation and .rpy need 3 values each"
             return CallbackReturn.FAILURE
         self.engines: dict[str, SensorFusion] = {}
+        # Every sensor sample is checked before it touches fusion state (issue 15).
+        self.gate = InputGate()
         for camera in p["cameras"]:
             config = FusionConfig(
                 radar_window_s=p["radar_window_s"],
@@ -64,8 +68,8 @@ class SensorFusionNode(ManagedNode):
             )
             self.engines[camera] = SensorFusion(config)
             image_topic, info_topic = topics.camera_topics(camera)
-            self.create_subscription(image_topic, topics.IMAGE, self._on_image(camera), "sensor_data")
-            self.create_subscription(info_topic, topics.CAMERA_INFO, self._on_info(camera), "sensor_data")
+            self.create_subscription(image_topic, topics.IMAGE, self._on_image(camera, image_topic), "sensor_data")
+            self.create_subscription(info_topic, topics.CAMERA_INFO, self._on_info(camera, info_topic), "sensor_data")
         if p["radar_topic"]:
             self.create_subscription(p["radar_topic"], topics.RADAR_TRACKS, self._on_radar, "sensor_data")
         self._held: list[tuple[str, Any, int]] = []  # (camera, image msg, arrival ns), oldest first
@@ -77,8 +81,10 @@ class SensorFusionNode(ManagedNode):
         self.timing_pub = self.create_publisher(topics.TIMING_TOPIC, topics.STRING, "pipeline")
         return CallbackReturn.SUCCESS
 
-    def _on_info(self, camera: str) -> Any:
-        def handle(msg: Any, _info: MessageInfo) -> None:
+    def _on_info(self, camera: str, topic: str) -> Any:
+        def handle(msg: Any, info: MessageInfo) -> None:
+            if not admit(self, self.gate, self.resolve(topic), topics.CAMERA_INFO, msg, info):
+                return
             if not self.engines[camera].set_camera_info(msg.k, int(msg.width), int(msg.height)):
                 self.counters["rejected:camera_info"] += 1
             self._release_held(force_older_than=None)
@@ -89,10 +95,14 @@ class SensorFusionNode(ManagedNode):
         """Held frames and every engine's radar/GPS history belong to the old timeline."""
         super().on_time_reset()
         getattr(self, "_held", []).clear()
+        if hasattr(self, "gate"):
+            self.gate.reset()
         for engine in getattr(self, "engines", {}).values():
             engine.reset()
 
-    def _on_radar(self, msg: Any, _info: MessageInfo) -> None:
+    def _on_radar(self, msg: Any, info: MessageInfo) -> None:
+        if not admit(self, self.gate, self.resolve(self.params["radar_topic"]), topics.RADAR_TRACKS, msg, info):
+            return
         stamp, tracks = radar_tracks(msg)
         for engine in self.engines.values():
             engine.add_radar(stamp, tracks)
@@ -113,16 +123,20 @@ class SensorFusionNode(ManagedNode):
             self._held.pop(0)
             self._fuse(camera, msg)
 
-    def _on_gps(self, msg: Any, _info: MessageInfo) -> None:
+    def _on_gps(self, msg: Any, info: MessageInfo) -> None:
+        if not admit(self, self.gate, self.resolve(self.params["gps_topic"]), topics.NAV_SAT_FIX, msg, info):
+            return
         for engine in self.engines.values():
             engine.add_gps(
                 stamp_to_ns(msg.header.stamp), msg.latitude, msg.longitude, msg.altitude, int(msg.status.status)
             )
 
-    def _on_image(self, camera: str) -> Any:
+    def _on_image(self, camera: str, topic: str) -> Any:
         engine = self.engines[camera]
 
-        def handle(msg: Any, _info: MessageInfo) -> None:
+        def handle(msg: Any, info: MessageInfo) -> None:
+            if not admit(self, self.gate, self.resolve(topic), topics.IMAGE, msg, info):
+                return
             waiting = self._held or not engine.ready_for(stamp_to_ns(msg.header.stamp))
             if self.params["radar_wait_s"] > 0 and waiting:
                 self._held.append((camera, msg, self.now_ns()))

@@ -22,9 +22,10 @@ from edge_llm_ros.runtime.context import NodeContext
 from edge_llm_ros.runtime.executor import TimerHandle
 from edge_llm_ros.runtime.lifecycle import State
 from edge_llm_ros.runtime.managed_node import ManagedNode
-from edge_llm_ros.telemetry.diagnostics import DiagnosticUpdater, Level, StatusReport, serialize
+from edge_llm_ros.telemetry.diagnostics import CounterStatus, DiagnosticUpdater, Level, StatusReport, serialize
 from edge_llm_ros.telemetry.metrics import MetricsServer, PipelineMetrics
 from edge_llm_ros.telemetry.outcome_metrics import OutcomeMetrics
+from edge_llm_ros.telemetry.rejections import parse_rejection
 from edge_llm_ros.transport.bus import BusNode, MessageInfo, Subscription, TransportError
 
 _log = logging.getLogger(__name__)
@@ -114,6 +115,15 @@ class TelemetryExporter:
             return StatusReport.make(level, message, values)
 
         updater.add_function("lifecycle", state)
+
+        def rejected() -> dict[str, int]:
+            stats_fn = getattr(node, "stats", None)
+            stats = stats_fn() if callable(stats_fn) else dict(node.counters)
+            found = {key: parse_rejection(key) for key in stats}
+            return {f"{p[0]} {p[1]}": int(stats[k]) for k, p in found.items() if p is not None}
+
+        # Bad inputs by topic and reason, WARN while they keep arriving (issue 15).
+        updater.add(CounterStatus("rejected_inputs", source=rejected))
         return updater
 
     # ------------------------------------------------------------------ inputs
@@ -164,9 +174,10 @@ class TelemetryExporter:
                 if delta <= 0:
                     continue
                 self._seen[name][key] = value
-                kind, _, detail = key.partition(":")
-                if kind in ("bad_input", "rejected"):
-                    metrics.reject(_safe(detail or "unknown"), _safe(kind), delta)
+                kind = key.partition(":")[0]
+                rejection = parse_rejection(key)
+                if rejection is not None:
+                    metrics.reject(_safe(rejection[0]), _safe(rejection[1]), delta)
                 elif kind.startswith(("dropped", "missing", "decided_without")):
                     metrics.drop(_safe(key), delta)
             batcher = node.batching()

@@ -16,9 +16,11 @@ from typing import Any
 from numpy.typing import NDArray
 
 from edge_llm_ros.decision.classified import ClassifiedRoi
+from edge_llm_ros.fusion.input_gate import InputGate
 from edge_llm_ros.inference.backend import BACKENDS, DEFAULT_BACKEND
 from edge_llm_ros.inference.batcher import BatcherConfig, DynamicBatcher
 from edge_llm_ros.nodes import topics
+from edge_llm_ros.nodes.admission import admit
 from edge_llm_ros.nodes.convert import (
     ImageError,
     detections_from_msg,
@@ -103,9 +105,11 @@ class VisionInferenceNode(ManagedNode):
         self._frames_lock = threading.Lock()
         self.sync = ExactTimeSync(("image", "proposals"))
         self.report_counters("sync:", self.sync.counters)
+        # A bad image must never take the slot of its instant in the exact-time sync (issue 15).
+        self.gate = InputGate()
         for camera in p["cameras"]:
             image_topic, _ = topics.camera_topics(camera)
-            self.create_subscription(image_topic, topics.IMAGE, self._on_image, "sensor_data")
+            self.create_subscription(image_topic, topics.IMAGE, self._on_image_from(image_topic), "sensor_data")
         self.create_subscription(topics.PROPOSALS_TOPIC, topics.DETECTIONS, self._on_proposals, "pipeline")
         self.detections_pub = self.create_publisher(topics.DETECTIONS_TOPIC, topics.DETECTIONS, "pipeline")
         self.timing_pub = self.create_publisher(topics.TIMING_TOPIC, topics.STRING, "pipeline")
@@ -125,6 +129,19 @@ class VisionInferenceNode(ManagedNode):
         return not hasattr(self, "batcher") or self.batcher.pending() == 0
 
     # ------------------------------------------------------------------ inputs
+    def _on_image_from(self, topic: str) -> Any:
+        def handle(msg: Any, info: MessageInfo) -> None:
+            if admit(self, self.gate, self.resolve(topic), topics.IMAGE, msg, info):
+                self._on_image(msg, info)
+
+        return handle
+
+    def on_time_reset(self) -> None:
+        """Image stamps restart with the drive: the gate forgets their order."""
+        super().on_time_reset()
+        if hasattr(self, "gate"):
+            self.gate.reset()
+
     def _on_image(self, msg: Any, _info: MessageInfo) -> None:
         self._arrived((stamp_to_ns(msg.header.stamp), str(msg.header.frame_id)), "image", msg)
 

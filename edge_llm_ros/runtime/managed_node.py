@@ -347,7 +347,9 @@ class ManagedNode:
                 msg = self.codec.deserialize(sample.data, typename)
             except CodecError as exc:
                 self.counters[f"bad_input:{full}"] += 1
-                self.log.warning("dropped malformed %s on %s: %s", typename, full, exc)
+                count = self.counters[f"bad_input:{full}"]
+                if count & (count - 1) == 0:  # 1st, 2nd, 4th, ...: a garbage flood must not flood the log
+                    self.log.warning("dropped malformed %s on %s: %s (%d so far)", typename, full, exc, count)
                 return
             # Skip a frame another instance already answered (a standby's backlog after a takeover).
             if (

@@ -68,7 +68,7 @@ def test_bad_inputs_are_rejected_counted_and_the_rest_decided(
     fusion = outcome.counters["sensor_fusion"]
     rejected = {k: v for k, v in fusion.items() if k.startswith(("rejected", "bad_input", "dropped"))}
     assert rejected, f"no rejection counted; faults injected: {faults}"
-    assert any(k.startswith("rejected:encoding") for k in rejected)
+    assert any(k.startswith("rejected:/camera/image_raw:encoding") for k in rejected)  # by topic and reason
     assert any("nonfinite" in k for k in rejected)
     assert any(k.startswith("bad_input:/radar/tracks") for k in rejected)  # the truncated payload
     assert any("out_of_order" in k for k in rejected)

@@ -12,6 +12,7 @@ from edge_llm_ros.bags.writer import BagWriter
 from edge_llm_ros.nodes import topics
 from edge_llm_ros.scenes import get_scene
 from edge_llm_ros.telemetry.latency_stats import percentiles
+from edge_llm_ros.telemetry.rejections import rejections_by_topic
 from edge_llm_ros.telemetry.report import ReportPaths, build_report, format_report, write_report
 from edge_llm_ros.telemetry.run_record import RunRecorder
 from edge_llm_ros.telemetry.stamps import FrameTiming
@@ -44,6 +45,9 @@ def record_run(
         for key, value in node_counters.items():
             if value and key.startswith(("dropped", "bad_input", "rejected", "missing", "decided_without")):
                 recorder.drop(key, value, stage=node)
+    # The report's `rejected` section: bad inputs by topic and reason (issue 15: it read 0).
+    for (topic, reason), value in sorted(rejections_by_topic(counters).items()):
+        recorder.reject(topic, reason, value)
     undecided = result.frames_published - len({d.stamp_ns for d in result.decisions})
     if undecided > 0:
         recorder.drop("undecided_frames", undecided)
