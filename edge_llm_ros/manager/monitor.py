@@ -133,7 +133,8 @@ class HealthMonitor(ManagerCore):
                 failures.append(
                     (inst, f"{what} for {silence * 1e3:.0f} ms (timeout {timeout * 1e3:.0f} ms)", NO_SIGN_OF_LIFE)
                 )
-            elif beat is not None and stall > 0 and beat.executor_lag_s > stall:
+            elif self._stalled(inst, stall):
+                assert beat is not None
                 failures.append((inst, f"executor stalled for {beat.executor_lag_s:.2f} s", EXECUTOR_STALLED))
             elif beat is not None and beat.state is State.FINALIZED:
                 failures.append((inst, "node finalized", FINALIZED))
@@ -150,6 +151,21 @@ class HealthMonitor(ManagerCore):
                 seen.add(inst.name)
                 self.fail(inst, reason, cause)
         self._demote_stray_actives()
+
+    @staticmethod
+    def _stalled(inst: Instance, stall: float) -> bool:
+        # Lifecycle transitions run on the executor (configure loads and warms the model: seconds
+        # on a busy CPU), so lag during one is work, not a hang, and the first beat after one may
+        # still carry it: a freshly respawned standby was condemned over and over for its own
+        # configure. A hang is a primary state whose lag stays over the limit for two beats.
+        beat = inst.last_beat
+        stable = beat is not None and beat.state in (State.ACTIVE, State.INACTIVE)
+        if beat is None or not stable or stall <= 0 or beat.executor_lag_s <= stall:
+            inst.stall_seq = None
+            return False
+        if inst.stall_seq is None:
+            inst.stall_seq = beat.seq
+        return beat.seq > inst.stall_seq
 
     def _demote_stray_actives(self) -> None:
         # A node that comes back after a verdict (a stopped process the manager could not kill,

@@ -71,6 +71,8 @@ class Instance:
     unanswered_since: float = 0.0
     #: The current silence already passed the fast timeout and was counted as a suspicion.
     late: bool = False
+    #: seq of the first beat of a stall episode (executor lag over the stall timeout), else None
+    stall_seq: int | None = None
     #: Lifecycle state: from the newest of (heartbeat, transition the manager completed).
     state: State | None = None
     state_ns: int = 0
